@@ -1,0 +1,44 @@
+"""tfxfer: pretrained backbone -> head -> two-phase fine-tune -> servable SavedModel.
+
+Example:
+
+    import tfxfer
+    data = tfxfer.load_image_data("photos/", image_size=(224, 224))
+    strategy = tfxfer.select_strategy("auto")
+    with strategy.scope():
+        model = tfxfer.build_image_classifier("keras:ResNet50", len(data.class_names))
+    tfxfer.fine_tune(model, data.train, data.val, epochs=3, fine_tune_epochs=2, unfreeze=30)
+    tfxfer.export_saved_model(model, "saved_models", "photos", data.class_names)
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+# Public names, imported on first use so that `import tfxfer` (and the CLI's argument
+# checks) stay fast and never start TensorFlow for nothing.
+_LAZY = {
+    "build_image_classifier": "tfxfer.builders",
+    "build_text_classifier": "tfxfer.builders",
+    "set_trainable": "tfxfer.freezing",
+    "fine_tune": "tfxfer.training",
+    "select_strategy": "tfxfer.training",
+    "export_saved_model": "tfxfer.export",
+    "load_image_data": "tfxfer.data",
+    "load_text_data": "tfxfer.data",
+    "TfxferError": "tfxfer.errors",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tfxfer' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

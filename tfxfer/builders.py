@@ -1,0 +1,113 @@
+"""Builders: a backbone URI -> a ``keras.Model`` with the family's preprocessing and a head.
+
+Both take the same argument names for the same ideas (``num_classes``, ``pooling``,
+``dropout``, ``weights``) and return a ``keras.Model`` whose backbone starts frozen. Build
+inside ``strategy.scope()`` to train under a ``tf.distribute`` strategy.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfxfer.backbones import load_image_backbone, load_text_backbone
+from tfxfer.errors import TfxferError
+from tfxfer.freezing import set_trainable
+from tfxfer.heads import classification_head, pool_image_features, pool_text_features
+from tfxfer.layers import BackboneLayer
+
+
+def _check_head_args(num_classes: int, dropout: float) -> None:
+    if int(num_classes) < 2:
+        raise TfxferError(f"num_classes must be at least 2, got {num_classes}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise TfxferError(f"dropout must be in [0, 1), got {dropout}")
+
+
+def build_image_classifier(
+    backbone: str,
+    num_classes: int,
+    pooling: str = "avg",
+    dropout: float = 0.2,
+    image_size: tuple[int, int] | None = None,
+    weights: str = "imagenet",
+) -> keras.Model:
+    """An image classifier on a pretrained backbone, taking RGB pixels in [0, 255].
+
+    Args:
+        backbone: ``keras:ResNet50`` (any ``keras.applications`` model),
+            ``kerashub:PRESET_OR_DIR`` or ``tfhub:HANDLE_OR_DIR`` (an image feature vector).
+        num_classes: number of classes (>= 2).
+        pooling: "avg" or "max" over the backbone's feature map.
+        dropout: dropout rate before the classifier.
+        image_size: (height, width); default: the family's native size.
+        weights: "imagenet" (pretrained), "none" (random) or a local weights file (``keras:``).
+
+    Returns:
+        A ``keras.Model`` from ``(N, H, W, 3)`` float pixels to ``(N, num_classes)``
+        float32 probabilities; its backbone is frozen.
+
+    Example:
+
+        model = build_image_classifier("keras:ResNet50", 5, weights="none", image_size=(96, 96))
+        model.input_shape  # (None, 96, 96, 3)
+    """
+    _check_head_args(num_classes, dropout)
+    resolved = load_image_backbone(backbone, weights, image_size)
+    inputs = keras.Input(shape=(*resolved.image_size, 3), dtype="float32", name="images")
+    x = resolved.preprocessor(inputs)
+    features = BackboneLayer(resolved.model, inference_mode=True, name="backbone")(x)
+    outputs = classification_head(pool_image_features(features, pooling), num_classes, dropout)
+    model = keras.Model(inputs, outputs, name="image_classifier")
+    set_trainable(model, "frozen")
+    return model
+
+
+def build_text_classifier(
+    backbone: str,
+    num_classes: int,
+    pooling: str = "cls",
+    dropout: float = 0.1,
+    sequence_length: int = 128,
+    weights: str = "pretrained",
+    preprocessor: str | None = None,
+) -> keras.Model:
+    """A text classifier on a pretrained transformer, taking raw strings (tokenizer inside).
+
+    Args:
+        backbone: ``kerashub:PRESET_OR_DIR`` (``kerasnlp:`` alias; a Hugging Face BERT
+            checkpoint directory works) or ``tfhub:ENCODER`` with ``preprocessor``.
+        num_classes: number of classes (>= 2).
+        pooling: "cls" (first token), "mean" (masked mean) or "pooled" (the backbone's pooler).
+        dropout: dropout rate before the classifier.
+        sequence_length: tokens per example after truncation and padding (KerasHub backbones).
+        weights: "pretrained" or "none" (random weights of the same architecture).
+        preprocessor: ``tfhub:HANDLE_OR_DIR`` of the encoder's matching preprocessing model.
+
+    Example:
+
+        model = build_text_classifier("kerashub:bert_tiny_en_uncased", 2, sequence_length=64)
+        model.predict(tf.constant(["a fine film"]))
+    """
+    _check_head_args(num_classes, dropout)
+    if int(sequence_length) < 8:
+        raise TfxferError(f"sequence_length must be at least 8, got {sequence_length}")
+    resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
+    inputs = keras.Input(shape=(), dtype="string", name="text")
+    encoded = resolved.preprocessor(inputs)
+    sequence, pooled, mask = _encode(resolved, encoded)
+    outputs = classification_head(pool_text_features(sequence, pooled, mask, pooling), num_classes, dropout)
+    model = keras.Model(inputs, outputs, name="text_classifier")
+    set_trainable(model, "frozen")
+    return model
+
+
+def _encode(resolved, encoded):
+    """(sequence output, pooled output or None, padding mask) for either backbone kind."""
+    if resolved.family == "tfhub_bert":
+        outputs = BackboneLayer(resolved.model, inference_mode=False, name="backbone")(encoded)
+        return outputs["sequence_output"], outputs.get("pooled_output"), encoded["input_mask"]
+    inputs = {k: keras.ops.cast(v, "int32") for k, v in encoded.items()}
+    outputs = BackboneLayer(resolved.model, inference_mode=False, name="backbone")(inputs)
+    if isinstance(outputs, dict):
+        return outputs["sequence_output"], outputs.get("pooled_output"), encoded["padding_mask"]
+    return outputs, None, encoded["padding_mask"]

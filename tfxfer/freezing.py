@@ -1,0 +1,88 @@
+"""Trainable flags: the backbone frozen, its top N blocks unfrozen, or all of it.
+
+Image backbones run in inference mode in every phase (:class:`tfxfer.layers.InferenceMode`),
+so their BatchNorm moving statistics never change, whatever is trainable.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfxfer.errors import TfxferError
+
+
+def parse_unfreeze(value) -> str | int:
+    """'all' | 'frozen' | N >= 0 (0 means frozen)."""
+    if isinstance(value, str) and value.strip().lower() in ("all", "frozen", "none"):
+        return "frozen" if value.strip().lower() in ("frozen", "none") else "all"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise TfxferError(f"--unfreeze must be 'all' or a number of top layers >= 0, got {value!r}") from None
+    if n < 0 or str(value).strip() != str(n):
+        raise TfxferError(f"--unfreeze must be 'all' or a number of top layers >= 0, got {value!r}")
+    return "frozen" if n == 0 else n
+
+
+def backbone_blocks(model: keras.Model) -> list:
+    """The units that ``unfreeze=N`` counts from the top, bottom first: transformer blocks for
+    text backbones, layers holding weights for image backbones, a SavedModel as one block."""
+    backbone = model.get_layer("backbone").backbone
+    blocks = list(getattr(backbone, "transformer_layers", None) or [])
+    if blocks:
+        return blocks
+    if hasattr(backbone, "layers"):
+        return [layer for layer in backbone.layers if layer.weights]
+    return [backbone]
+
+
+def set_trainable(model: keras.Model, unfreeze="frozen") -> int:
+    """Freezes the backbone of a tfxfer model, or unfreezes its top N blocks, or all of it.
+
+    The head always trains. For text backbones the embeddings stay frozen unless
+    ``unfreeze="all"``. Returns the number of trainable parameters.
+
+    Example:
+
+        set_trainable(model, "frozen")   # phase 1: train the head only
+        set_trainable(model, 20)         # phase 2: the top 20 blocks and the head
+    """
+    mode = parse_unfreeze(unfreeze)
+    backbone = model.get_layer("backbone")
+    blocks = backbone_blocks(model)
+    if isinstance(mode, int) and mode > len(blocks):
+        raise TfxferError(
+            f"--unfreeze {mode} is beyond the backbone's depth: it has {len(blocks)} "
+            f"unfreezable blocks; use a number up to {len(blocks)} or 'all'"
+        )
+    _set_flag(backbone, mode != "frozen")
+    if isinstance(mode, int):
+        _freeze_all_but(backbone.backbone, blocks[len(blocks) - mode:])
+    return count_params(model.trainable_weights)
+
+
+def _freeze_all_but(root, top_blocks) -> None:
+    """Freezes every layer under ``root`` that neither is in nor holds one of ``top_blocks``."""
+    keep = {id(layer) for block in top_blocks for layer in block._flatten_layers(include_self=True)}
+    for layer in root._flatten_layers(include_self=False, recursive=True):
+        if id(layer) in keep:
+            continue
+        if any(id(sub) in keep for sub in layer._flatten_layers(include_self=False, recursive=True)):
+            continue  # a container of a top block: its own flag stays on
+        _set_flag(layer, False)
+
+
+def _set_flag(layer, value: bool) -> None:
+    """``layer.trainable = value`` for the layer and all its sublayers.
+
+    Keras 3's TensorFlow backend skips the setter when the new value ``is`` the current one
+    (KerasAutoTrackable.__setattr__ short-circuits ``self.x = self.x``), so a model already
+    marked trainable would keep its frozen sublayers frozen. Flipping first forces the
+    recursive setter to run.
+    """
+    layer.trainable = not value
+    layer.trainable = value
+
+
+def count_params(weights) -> int:
+    return int(sum(keras.ops.size(w) for w in weights))

@@ -1,0 +1,98 @@
+"""``python -m tfxfer.predict SAVED_MODEL_DIR INPUT...``: one JSON object a line.
+
+Image models take file paths; text models take strings, or ``--file`` with one text a line.
+SAVED_MODEL_DIR is a version directory or the model's directory (its newest version).
+
+Example:
+
+    python -m tfxfer.predict saved_models/reviews "a triumph" "two hours I want back"
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tfxfer.cli import ArgumentParser, run_main
+from tfxfer.errors import TfxferError
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m tfxfer.predict", description="Predict with an exported tfxfer SavedModel.")
+    p.add_argument("model", help="saved_models/NAME (newest version) or saved_models/NAME/VERSION")
+    p.add_argument("inputs", nargs="*", help="image file paths, or texts for a text model")
+    p.add_argument("--file", help="text models: a file with one text a line")
+    p.add_argument("--batch-size", type=int, default=64, help="inputs per call (default 64)")
+    return p
+
+
+def load_servable(model_dir: str):
+    """(serving function, task) of an exported model."""
+    from tfxfer.export import latest_version
+
+    path = latest_version(model_dir)
+    info_file = path / "assets" / "tfxfer.json"
+    task = json.loads(info_file.read_text()).get("task", "image") if info_file.exists() else "image"
+    import tensorflow as tf
+
+    if task == "text":
+        import tensorflow_text  # noqa: F401 - the tokenizer's ops
+    return tf.saved_model.load(str(path)).signatures["serving_default"], task
+
+
+def _read_inputs(args, task: str) -> tuple[list[str], list]:
+    """(what to print as "input", what to feed) for each input."""
+    if task == "text":
+        texts = list(args.inputs)
+        if args.file:
+            file = Path(args.file)
+            if not file.is_file():
+                raise TfxferError(f"--file {args.file} does not exist")
+            texts += [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return texts, texts
+    if args.file:
+        raise TfxferError("--file is for text models; pass image paths as arguments")
+    contents = []
+    for name in args.inputs:
+        path = Path(name)
+        if not path.is_file():
+            raise TfxferError(f"image file {name} does not exist")
+        contents.append(path.read_bytes())
+    return list(args.inputs), contents
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        raise TfxferError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not Path(args.model).exists():
+        raise TfxferError(f"model directory {args.model} does not exist")
+    serve, task = load_servable(args.model)
+    shown, fed = _read_inputs(args, task)
+    if not fed:
+        raise TfxferError("no inputs: pass image paths, texts, or --file")
+    import tensorflow as tf
+
+    key = "text" if task == "text" else "image_bytes"
+    for start in range(0, len(fed), args.batch_size):
+        batch = fed[start:start + args.batch_size]
+        try:
+            out = serve(**{key: tf.constant(batch)})
+        except tf.errors.InvalidArgumentError as e:
+            if task == "image":
+                raise TfxferError(f"an image in {', '.join(shown[start:start + len(batch)])} cannot be decoded "
+                                  f"(JPEG, PNG, GIF or BMP accepted)") from e
+            raise
+        for i, name in enumerate(shown[start:start + len(batch)]):
+            print(json.dumps({
+                "input": name,
+                "class_name": out["class_name"][i].numpy().decode("utf-8"),
+                "class_id": int(out["class_id"][i]),
+                "probabilities": [round(float(p), 6) for p in out["probabilities"][i].numpy()],
+            }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main("tfxfer.predict", main))

@@ -1,0 +1,162 @@
+"""``python -m tfxfer.train``: fine-tune a pretrained backbone and export a servable model.
+
+Example:
+
+    python -m tfxfer.train --task image --backbone keras:ResNet50 --train photos/ \\
+        --epochs 3 --fine-tune-epochs 2 --unfreeze 30
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tfxfer.cli import ArgumentParser, run_main
+from tfxfer.config import TrainConfig, field_names, load_yaml
+from tfxfer.errors import TfxferError
+
+_STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
+
+def _int(minimum: int, maximum: int | None = None):
+    def check(value):
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise ValueError(f"must be {bound}, got {number}")
+        return number
+    return check
+
+
+def _float(low: float, high: float, low_inclusive: bool = False):
+    def check(value):
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ValueError(f"must be a number, got {value!r}") from None
+        if not (number >= low if low_inclusive else number > low) or not number < high:
+            raise ValueError(f"must be {'>=' if low_inclusive else '>'} {low} and < {high}, got {number}")
+        return number
+    return check
+
+
+def _choice(*choices):
+    def check(value):
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+    return check
+
+
+def _unfreeze(value):
+    from tfxfer.freezing import parse_unfreeze
+
+    mode = parse_unfreeze(value)
+    return mode if isinstance(mode, str) else str(mode)
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "yes", "1"):
+        return True
+    if str(value).lower() in ("false", "no", "0"):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+# One check per configuration key, shared by flags and --config YAML.
+_CHECKS = {
+    "task": _choice("image", "text"),
+    "epochs": _int(0),
+    "fine_tune_epochs": _int(0),
+    "unfreeze": _unfreeze,
+    "batch_size": _int(1),
+    "learning_rate": _float(0.0, 10.0),
+    "fine_tune_learning_rate": _float(0.0, 10.0),
+    "val_split": _float(0.0, 1.0),
+    "early_stopping_patience": _int(0),
+    "dropout": _float(0.0, 1.0, low_inclusive=True),
+    "image_size": _int(32, 2048),
+    "sequence_length": _int(8, 8192),
+    "max_train_examples": _int(2),
+    "strategy": _choice(*_STRATEGIES),
+    "mixed_precision": _bool,
+    "seed": _int(0),
+}
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="python -m tfxfer.train",
+        description="Fine-tune a pretrained backbone on your data and export a TF Serving SavedModel.",
+        argument_default=None,
+    )
+    p.add_argument("--config", help="YAML file whose keys mirror these flags (fine_tune_epochs: 2); flags win")
+    p.add_argument("--task", help="image or text (default image)")
+    p.add_argument("--backbone", help="keras:NAME (e.g. keras:ResNet50), kerashub:PRESET_OR_DIR, "
+                                      "kerasnlp:PRESET_OR_DIR, tfhub:HANDLE_OR_DIR or hf://ORG/NAME")
+    p.add_argument("--weights", help="image: imagenet (default), none or a weights file (keras:); "
+                                     "text: pretrained (default) or none")
+    p.add_argument("--preprocessor", help="tfhub:HANDLE_OR_DIR of a TF Hub text encoder's preprocessing model")
+    p.add_argument("--train", help="image folder (one sub-folder per class), .csv/.tsv/.jsonl, or tfds:NAME[:SPLIT]")
+    p.add_argument("--val", help="validation data (default: a stratified --val-split of --train)")
+    p.add_argument("--test", help="test data, scored after training")
+    p.add_argument("--epochs", help="phase 1 epochs: the head on the frozen backbone (default 3)")
+    p.add_argument("--fine-tune-epochs", help="phase 2 epochs with the backbone unfrozen (default 0)")
+    p.add_argument("--unfreeze", help="phase 2: 'all' (default) or the number of top backbone blocks")
+    p.add_argument("--batch-size", help="examples per step (default 32)")
+    p.add_argument("--learning-rate", help="phase 1 rate (default 1e-3)")
+    p.add_argument("--fine-tune-learning-rate", help="phase 2 rate (default image 1e-5, text 5e-5)")
+    p.add_argument("--val-split", help="fraction held out for validation without --val (default 0.1)")
+    p.add_argument("--early-stopping-patience", help="epochs without better val loss before a phase stops "
+                                                     "and restores its best weights; 0 never (default 3)")
+    p.add_argument("--pooling", help="image: avg (default) or max; text: cls (default), mean or pooled")
+    p.add_argument("--dropout", help="dropout before the classifier (default image 0.2, text 0.1)")
+    p.add_argument("--image-size", help="square input size in pixels (default: the backbone's own)")
+    p.add_argument("--sequence-length", help="text: tokens per example (default 128)")
+    p.add_argument("--text-column", help="text: the column holding the text (default text)")
+    p.add_argument("--label-column", help="text: the column holding the label (default label)")
+    p.add_argument("--max-train-examples", help="train on a stratified subset of this size")
+    p.add_argument("--strategy", help=f"{'|'.join(_STRATEGIES)} (default auto)")
+    p.add_argument("--mixed-precision", action="store_const", const=True,
+                   help="bfloat16 compute (float16 on GPUs without bfloat16); probabilities stay float32")
+    p.add_argument("--output", help="run directory (default runs/NAME-TIMESTAMP)")
+    p.add_argument("--export-dir", help="where NAME/VERSION/ SavedModels go (default saved_models)")
+    p.add_argument("--name", help="model name under --export-dir (default: from --train)")
+    p.add_argument("--seed", help="random seed (default 42)")
+    return p
+
+
+def resolve_config(args) -> TrainConfig:
+    """--config YAML, then flags on top, every value checked once."""
+    values = load_yaml(args.config) if args.config else {}
+    values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
+    for key, value in list(values.items()):
+        if key in _CHECKS and value is not None:
+            try:
+                values[key] = _CHECKS[key](value)
+            except ValueError as e:
+                raise TfxferError(f"--{key.replace('_', '-')} {e}") from None
+    for required in ("backbone", "train"):
+        if not values.get(required):
+            raise TfxferError(f"--{required} is required (see --help)")
+    if values.get("epochs", TrainConfig.epochs) + values.get("fine_tune_epochs", 0) < 1:
+        raise TfxferError("--epochs and --fine-tune-epochs are both 0: nothing would train")
+    assert set(values) <= set(field_names())
+    return TrainConfig(**values)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    config = resolve_config(args)
+    from tfxfer.runner import run  # TensorFlow starts here, after the arguments are checked
+
+    run(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main("tfxfer.train", main))
