@@ -12,7 +12,12 @@ EXIT_USAGE = 2
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a wrong flag or value ends with one line and status 2, no usage dump."""
+    """argparse, but a wrong flag or value ends with one line and status 2, no usage dump,
+    and flags are matched exactly (``--epoch`` is a typo, not ``--epochs``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")

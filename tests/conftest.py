@@ -1,0 +1,77 @@
+"""Fixtures shared by the test files: real files, real processes, real (small) models."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent.parent
+EFFICIENTNET_LITE0 = REPO.parent / "shared" / "assets" / "efficientnet_lite0_imagenet"
+
+
+def run_cli(*args: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs ``python -m ARGS...`` in a fresh process, as a user would."""
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or REPO, env=env)
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a failed CLI call printed on stderr (asserting it is one line)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "error:" in line]
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    return lines[0]
+
+
+def write_image(path: Path, size=(40, 30), mode="RGB", seed=0, fmt=None, color=None) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "RGBA": 4, "L": 1, "I;16": 1}[mode]
+    if mode == "I;16":
+        array = rng.integers(0, 65535, (size[1], size[0]), dtype=np.uint16)
+        image = Image.fromarray(array)
+    else:
+        array = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+        if color is not None:
+            array[..., : len(color)] = color
+        image = Image.fromarray(array.squeeze(-1) if channels == 1 else array, mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format=fmt)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_images(tmp_path_factory) -> Path:
+    """3 classes x 8 images, each class a distinct colour, in mixed formats and sizes."""
+    root = tmp_path_factory.mktemp("tiny_images")
+    colors = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+    formats = [("png", "RGB"), ("jpg", "RGB"), ("bmp", "RGB"), ("gif", "RGB"), ("png", "RGBA"), ("png", "L")]
+    for c, (name, color) in enumerate(colors.items()):
+        for i in range(8):
+            ext, mode = formats[i % len(formats)]
+            rgb = color if mode != "L" else (int(np.mean(color)),)
+            write_image(root / name / f"{i}.{ext}", size=(24 + 5 * i, 20 + 3 * i), mode=mode,
+                        seed=10 * c + i, color=rgb)
+    return root
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist(tmp_path_factory) -> dict[str, Path]:
+    """Fashion-MNIST as PNG class folders: 4 classes x 150 to train, x 50 to validate."""
+    from tfxfer import demo_data
+
+    return {
+        "train": demo_data.fashion_mnist_folders(classes=4, per_class=150, split="train"),
+        "val": demo_data.fashion_mnist_folders(classes=4, per_class=50, split="test"),
+    }

@@ -1,0 +1,175 @@
+"""The image CLI as a user meets it: a real run, its run directory, and every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import error_line, run_cli, write_image
+
+FAST = ["--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
+        "--image-size", "32", "--batch-size", "8"]
+
+
+def train(*args, tmp_path: Path):
+    return run_cli("tfxfer.train", *args, "--output", str(tmp_path / "run"),
+                   "--export-dir", str(tmp_path / "exported"))
+
+
+def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
+    config = tmp_path / "cfg.yaml"
+    config.write_text(yaml.safe_dump({"epochs": 1, "fine_tune_epochs": 1, "unfreeze": 5, "seed": 3}))
+    result = train(*FAST, "--train", str(tiny_images), "--config", str(config), "--epochs", "2",
+                   "--name", "colours", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["epochs"] == 2  # the flag wins over the YAML file
+    assert resolved["fine_tune_epochs"] == 1 and resolved["seed"] == 3
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["classes"] == ["blue", "green", "red"]
+    assert metrics["epochs"] == {"phase1": 2, "phase2": 1}
+    assert 0.0 <= metrics["val"]["accuracy"] <= 1.0 and metrics["val"]["loss"] > 0
+    assert metrics["test"] is None and metrics["train_seconds"] > 0 and metrics["examples_per_second"] > 0
+    assert metrics["trainable_params"]["phase2"] > metrics["trainable_params"]["phase1"]
+    history = (run / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch") and len(history) == 1 + 3
+    assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
+    for png in ("training_curves.png", "confusion_matrix.png"):
+        data = (run / "plots" / png).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000
+    export = tmp_path / "exported" / "colours" / "1"
+    assert (export / "saved_model.pb").exists()
+    assert (export / "assets" / "labels.txt").read_text().split() == ["blue", "green", "red"]
+    info = json.loads((export / "assets" / "tfxfer.json").read_text())
+    assert info["backbone"] == "keras:MobileNetV3Small" and info["task"] == "image"
+    assert "tensorflow" in info["versions"]
+
+    predicted = run_cli("tfxfer.predict", str(tmp_path / "exported" / "colours"),
+                        str(tiny_images / "red" / "0.png"), str(tiny_images / "blue" / "1.jpg"))
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert [r["input"] for r in rows] == [str(tiny_images / "red" / "0.png"), str(tiny_images / "blue" / "1.jpg")]
+    for row in rows:
+        assert row["class_name"] in ("blue", "green", "red") and len(row["probabilities"]) == 3
+        assert abs(sum(row["probabilities"]) - 1) < 1e-4
+
+
+def test_help_documents_every_contract_flag():
+    result = run_cli("tfxfer.train", "--help")
+    assert result.returncode == 0
+    for flag in ("--task", "--backbone", "--train", "--val", "--test", "--epochs", "--fine-tune-epochs",
+                 "--unfreeze", "--batch-size", "--learning-rate", "--strategy", "--mixed-precision",
+                 "--output", "--export-dir", "--name", "--seed", "--config"):
+        assert flag in result.stdout
+
+
+def _folder_with_corrupt_class(root: Path, good: Path) -> Path:
+    import shutil
+
+    shutil.copytree(good, root)
+    bad = root / "broken"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"not a jpeg at all")
+    (bad / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    return root
+
+
+@pytest.mark.parametrize(
+    "case, args, expected",
+    [
+        ("missing path", ["--train", "/nonexistent/photos"], "does not exist"),
+        ("non-numeric epochs", ["--epochs", "three"], "--epochs must be a whole number"),
+        ("negative epochs", ["--epochs", "-1"], "--epochs must be >= 0"),
+        ("zero batch size", ["--batch-size", "0"], "--batch-size must be >= 1"),
+        ("negative learning rate", ["--learning-rate", "-0.1"], "--learning-rate must be > 0"),
+        ("non-numeric learning rate", ["--learning-rate", "fast"], "--learning-rate must be a number"),
+        ("bad unfreeze", ["--unfreeze", "some"], "--unfreeze must be 'all' or a number"),
+        ("bad strategy", ["--strategy", "quantum"], "--strategy must be one of"),
+        ("unknown flag", ["--epoch", "3"], "unrecognized arguments"),
+        ("unknown scheme", ["--backbone", "torch:resnet"], "unknown backbone"),
+        ("val split out of range", ["--val-split", "1.5"], "--val-split must be"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(case, args, expected, tiny_images, tmp_path):
+    base = {"--train": str(tiny_images)}
+    merged = [*FAST, *sum(([k, v] for k, v in base.items() if k not in args), []), *args]
+    result = train(*merged, tmp_path=tmp_path)
+    assert result.returncode == 2, (case, result.stderr[-2000:])
+    assert expected in error_line(result), case
+    assert not (tmp_path / "run" / "config.yaml").exists()
+    assert not (tmp_path / "exported").exists() or not any((tmp_path / "exported").rglob("saved_model.pb"))
+
+
+def test_bad_data_and_backbones_exit_2(tiny_images, tmp_path):
+    """Each bad input gets one line naming what is wrong; nothing is exported."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    single = tmp_path / "single"
+    write_image(single / "only" / "a.png")
+    no_images = tmp_path / "no_images"
+    (no_images / "cats").mkdir(parents=True)
+    (no_images / "cats" / "notes.txt").write_text("hello")
+    write_image(no_images / "dogs" / "a.png")
+    corrupt = _folder_with_corrupt_class(tmp_path / "corrupt", tiny_images)
+    unseen = tmp_path / "unseen"
+    write_image(unseen / "red" / "a.png")
+    write_image(unseen / "purple" / "a.png")
+    not_a_dir = tmp_path / "file.txt"
+    not_a_dir.write_text("x")
+    wrong_weights = tmp_path / "mobilenet_v2.weights.h5"
+    import keras
+
+    keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(wrong_weights)
+
+    cases = [
+        (["--train", str(empty)], f"{empty} has no class sub-folders"),
+        (["--train", str(single)], "has a single class (only)"),
+        (["--train", str(no_images)], f"{no_images / 'cats'} has no image files"),
+        (["--train", str(corrupt)], f"{corrupt / 'broken'} has no readable image (2 file(s), none decodes)"),
+        (["--train", str(tiny_images), "--val", str(unseen)], "never seen in training: purple"),
+        (["--train", str(tiny_images), "--backbone", "keras:ResNet51"], "unknown keras.applications model 'ResNet51'"),
+        (["--train", str(tiny_images), "--weights", str(wrong_weights)], f"weights file {wrong_weights} does not fit keras:MobileNetV3Small"),
+        (["--train", str(tiny_images), "--weights", "/nope.weights.h5"], "neither 'imagenet', 'none' nor an existing weights file"),
+        (["--train", str(tiny_images), "--fine-tune-epochs", "1", "--unfreeze", "100000"], "--unfreeze 100000 is beyond the backbone's depth"),
+        (["--train", str(tiny_images), "--backbone", "kerashub:/no/such/preset"], "does not exist"),
+        (["--train", str(tiny_images), "--backbone", "tfhub:/no/such/model", "--weights", "imagenet"], "does not exist"),
+        (["--train", str(tiny_images), "--backbone", "tfhub:/no/such/model"], "--weights 'none' does not apply"),
+        (["--train", str(tiny_images), "--export-dir", str(not_a_dir / "sub")], "is not a writable directory"),
+    ]
+    for args, expected in cases:
+        result = run_cli("tfxfer.train", *FAST, *args, "--output", str(tmp_path / "run"),
+                         *([] if "--export-dir" in args else ["--export-dir", str(tmp_path / "exported")]))
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        assert expected in error_line(result), (args, error_line(result))
+        assert not (tmp_path / "run" / "metrics.json").exists()
+    assert not list((tmp_path / "exported").rglob("saved_model.pb")) if (tmp_path / "exported").exists() else True
+
+
+def test_unreadable_files_are_reported_and_left_out(tiny_images, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_images, data)
+    (data / "red" / "truncated.jpg").write_bytes((tiny_images / "red" / "1.jpg").read_bytes()[:40])
+    (data / "green" / "garbage.png").write_bytes(b"garbage")
+    result = train(*FAST, "--train", str(data), "--epochs", "1", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "left out 2 unreadable file(s)" in result.stdout
+    assert "truncated.jpg" in result.stdout and "garbage.png" in result.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sorted(Path(p).name for p in metrics["skipped_files"]["train"]) == ["garbage.png", "truncated.jpg"]
+    assert metrics["num_examples"]["train"] + metrics["num_examples"]["val"] == 24
+
+
+def test_predict_bad_inputs(tmp_path):
+    result = run_cli("tfxfer.predict", str(tmp_path / "missing"), "x.png")
+    assert result.returncode == 2
+    assert "does not exist" in error_line(result)
+    (tmp_path / "empty_model").mkdir()
+    result = run_cli("tfxfer.predict", str(tmp_path / "empty_model"), "x.png")
+    assert result.returncode == 2
+    assert "holds no SavedModel" in error_line(result)
