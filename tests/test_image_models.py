@@ -136,3 +136,15 @@ def test_unknown_names_are_user_errors():
         tfxfer.build_image_classifier("keras:ResNet50", 1, weights="none")
     with pytest.raises(TfxferError, match="pooling 'sum'"):
         tfxfer.build_image_classifier("keras:MobileNetV3Small", 2, weights="none", image_size=(32, 32), pooling="sum")
+
+
+def test_a_seed_makes_a_run_repeatable(tiny_images):
+    def run_once():
+        keras.utils.set_random_seed(5)
+        model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+        data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=4, seed=5)
+        return tfxfer.fine_tune(model, data.train, data.val, epochs=2, fine_tune_epochs=1, verbose=0).history
+
+    first, second = run_once(), run_once()
+    np.testing.assert_allclose(first["loss"], second["loss"], rtol=1e-5)
+    np.testing.assert_allclose(first["val_loss"], second["val_loss"], rtol=1e-5)

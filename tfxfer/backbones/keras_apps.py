@@ -47,14 +47,24 @@ def application_names() -> list[str]:
     )
 
 
-def load_keras_application(uri: str, name: str, weights: str, image_size) -> Backbone:
+def _constructor(name: str, uri: str):
     constructor = getattr(keras.applications, name, None)
     if constructor is None or not name[:1].isupper():
         raise TfxferError(
             f"unknown keras.applications model {name!r} in {uri!r}; accepted: {', '.join(application_names())}"
         )
-    module = constructor.__module__.rsplit(".", 1)[-1]
+    return constructor
+
+
+def preprocessing_for(name: str) -> PixelScaling:
+    """The family's ``preprocess_input`` as a layer inside the model."""
+    module = _constructor(name, f"keras:{name}").__module__.rsplit(".", 1)[-1]
     scale, offset, bgr = _MODES[_MODULE_MODE.get(module, "none")]
+    return PixelScaling(scale, offset, bgr, name="preprocessing")
+
+
+def load_keras_application(uri: str, name: str, weights: str, image_size) -> Backbone:
+    constructor = _constructor(name, uri)
     size = int(image_size[0]) if image_size else _DEFAULT_SIZE.get(name, 224)
     width = int(image_size[1]) if image_size else size
     weights_arg = _weights_argument(weights)
@@ -65,7 +75,7 @@ def load_keras_application(uri: str, name: str, weights: str, image_size) -> Bac
     return Backbone(
         uri=uri,
         model=model,
-        preprocessor=PixelScaling(scale, offset, bgr, name="preprocessing"),
+        preprocessor=preprocessing_for(name),
         image_size=(size, width),
         family=name,
     )
