@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# The text fixtures (tiny BERT presets, TF Hub-format pairs, sentiment CSVs) for every test file.
+pytest_plugins = ["tests.text_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 EFFICIENTNET_LITE0 = REPO.parent / "shared" / "assets" / "efficientnet_lite0_imagenet"
 

@@ -12,7 +12,7 @@ import keras
 from tfxfer.backbones import load_image_backbone, load_text_backbone
 from tfxfer.errors import TfxferError
 from tfxfer.freezing import set_trainable
-from tfxfer.heads import classification_head, pool_image_features, pool_text_features
+from tfxfer.heads import TEXT_POOLING, classification_head, pool_image_features, pool_text_features
 from tfxfer.layers import BackboneLayer
 
 
@@ -89,25 +89,37 @@ def build_text_classifier(
         model.predict(tf.constant(["a fine film"]))
     """
     _check_head_args(num_classes, dropout)
+    if pooling not in TEXT_POOLING:
+        raise TfxferError(f"pooling {pooling!r} is not one of {', '.join(TEXT_POOLING)} for text")
     if int(sequence_length) < 8:
         raise TfxferError(f"sequence_length must be at least 8, got {sequence_length}")
     resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
     inputs = keras.Input(shape=(), dtype="string", name="text")
     encoded = resolved.preprocessor(inputs)
-    sequence, pooled, mask = _encode(resolved, encoded)
+    holder = BackboneLayer(resolved.model, inference_mode=False, name="backbone")
+    sequence, pooled, mask = _encode(resolved, holder, encoded)
+    if pooling != "pooled":
+        # The pooler gets no gradient when the head reads the token vectors: keep it frozen
+        # in every phase rather than train nothing (and warn) under --unfreeze all.
+        holder.always_frozen = tuple(w.path for w in resolved.model.weights if _is_pooler(w.path))
     outputs = classification_head(pool_text_features(sequence, pooled, mask, pooling), num_classes, dropout)
     model = keras.Model(inputs, outputs, name="text_classifier")
     set_trainable(model, "frozen")
     return model
 
 
-def _encode(resolved, encoded):
+def _is_pooler(path: str) -> bool:
+    return "pooled_dense" in path or "pooler" in path
+
+
+def _encode(resolved, holder, encoded):
     """(sequence output, pooled output or None, padding mask) for either backbone kind."""
     if resolved.family == "tfhub_bert":
-        outputs = BackboneLayer(resolved.model, inference_mode=False, name="backbone")(encoded)
+        outputs = holder(encoded)
         return outputs["sequence_output"], outputs.get("pooled_output"), encoded["input_mask"]
+    # KerasHub preprocessors emit a bool padding mask; the backbones take integers.
     inputs = {k: keras.ops.cast(v, "int32") for k, v in encoded.items()}
-    outputs = BackboneLayer(resolved.model, inference_mode=False, name="backbone")(inputs)
+    outputs = holder(inputs)
     if isinstance(outputs, dict):
         return outputs["sequence_output"], outputs.get("pooled_output"), encoded["padding_mask"]
     return outputs, None, encoded["padding_mask"]

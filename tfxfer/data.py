@@ -321,27 +321,32 @@ def load_image_data(
 # Text
 
 
-def _decode_lines(path: Path) -> list[str]:
-    """The file's lines; lines that are not UTF-8 are reported by number and left empty."""
+def _decode_lines(path: Path, role: str) -> list[str]:
+    """The file's lines, line ends kept (quoted CSV fields may span lines).
+
+    Bytes that are not UTF-8 are an error naming the lines: guessing an encoding would
+    silently change the texts the model learns from.
+    """
     raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     lines, bad = [], []
     for number, line in enumerate(raw.split(b"\n"), start=1):
         try:
-            lines.append(line.decode("utf-8"))
+            lines.append(line.decode("utf-8") + "\n")
         except UnicodeDecodeError:
             bad.append(number)
-            lines.append("")
     if bad:
-        log.warning("%s: %d line(s) are not UTF-8 and are left out: line %s%s", path, len(bad),
-                    ", ".join(map(str, bad[:5])), " ..." if len(bad) > 5 else "")
+        raise TfxferError(
+            f"{role} file {path} is not UTF-8 text: {len(bad)} line(s) hold other bytes, line "
+            f"{', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} (save it as UTF-8)"
+        )
     return lines
 
 
-def _read_rows(path: Path, text_column: str, label_column: str) -> list[tuple[int, object, object]]:
+def _read_rows(path: Path, text_column: str, label_column: str, role: str) -> list[tuple[int, object, object]]:
     """(line number, text, label) for every record of a .csv, .tsv or .jsonl file."""
-    lines = _decode_lines(path)
+    lines = _decode_lines(path, role)
     rows = []
     if path.suffix.lower() == ".jsonl":
         for number, line in enumerate(lines, start=1):
@@ -416,7 +421,7 @@ def _text_examples(spec: str, role: str, text_column: str, label_column: str, cl
         raise TfxferError(f"{role} file {spec} is not a .csv, .tsv or .jsonl file")
     if not path.is_file() or path.stat().st_size == 0:
         raise TfxferError(f"{role} file {spec} is empty")
-    texts, labels = _clean_rows(path, _read_rows(path, text_column, label_column), role)
+    texts, labels = _clean_rows(path, _read_rows(path, text_column, label_column, role), role)
     if class_names is None:
         class_names = _sorted_classes(labels)
     else:

@@ -58,6 +58,10 @@ def set_trainable(model: keras.Model, unfreeze="frozen") -> int:
     _set_flag(backbone, mode != "frozen")
     if isinstance(mode, int):
         _freeze_all_but(backbone.backbone, blocks[len(blocks) - mode:])
+    always_frozen = set(getattr(backbone, "always_frozen", ()))  # e.g. a pooler the head does not read
+    for weight in backbone.weights:
+        if weight.path in always_frozen:
+            weight.trainable = False
     return count_params(model.trainable_weights)
 
 

@@ -29,11 +29,14 @@ def _preset(name: str) -> str:
 
 
 def _load_error(name: str, error: Exception) -> TfxferError:
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if len(first) > 120:
+        first = first[:117] + "..."
+    if Path(name).is_dir():
+        return TfxferError(f"could not load the KerasHub preset or checkpoint directory {name} ({first})")
     return TfxferError(
-        f"could not load KerasHub preset {name!r} ({first}); a preset name is downloaded on "
-        f"first use and needs internet — offline, pass a local preset or Hugging Face "
-        f"checkpoint directory: kerashub:/path/to/dir"
+        f"KerasHub preset {name!r} must be downloaded on first use, which needs internet ({first}); "
+        f"offline, pass a local preset or Hugging Face checkpoint directory instead: kerashub:/path/to/dir"
     )
 
 

@@ -63,28 +63,26 @@ class SavedModelLayer(keras.layers.Layer):
 
     def __init__(self, path: str, output_key: str | None = None, trainable: bool = True, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
-        self.path = str(path)
+        self.saved_model_path = str(path)
         self.output_key = output_key
-        self._loaded = tf.saved_model.load(self.path)
+        self._loaded = tf.saved_model.load(self.saved_model_path)
         if callable(self._loaded):
             self._fn = self._loaded
-            self._takes_training = "training" in _argument_names(self._loaded)
+            self._takes_training = _takes_training(self._loaded)
             self._input_name = None
         elif "serving_default" in getattr(self._loaded, "signatures", {}):
             self._fn = self._loaded.signatures["serving_default"]
             self._takes_training = False
             self._input_name = next(iter(self._fn.structured_input_signature[1]))
         else:
-            raise TfxferError(f"SavedModel {self.path} is neither callable nor has a serving_default signature")
-        seen = set()
-        for variable in tf.train.TrackableView(self._loaded).descendants():
-            if isinstance(variable, tf.Variable) and id(variable) not in seen:
-                seen.add(id(variable))
-                wrapped = keras.Variable(
-                    initializer=variable, trainable=variable.trainable, dtype=variable.dtype,
-                    shape=variable.shape, name=_sanitise(variable.name),
-                )
-                self._track_variable(wrapped)
+            raise TfxferError(f"SavedModel {self.saved_model_path} is neither callable nor has a serving_default signature")
+        # Only the variables the call actually captures: a SavedModel may also hold copies
+        # that no function reads (wrapping those would train nothing and count twice).
+        for variable in _captured_variables(self._fn):
+            self._track_variable(keras.Variable(
+                initializer=variable, trainable=variable.trainable, dtype=variable.dtype,
+                shape=variable.shape, name=_sanitise(variable.name),
+            ))
         self.built = True
 
     def call(self, inputs, training=None):
@@ -97,20 +95,46 @@ class SavedModelLayer(keras.layers.Layer):
         if self.output_key is not None:
             if self.output_key not in outputs:
                 raise TfxferError(
-                    f"SavedModel {self.path} has no output {self.output_key!r}; it has {sorted(outputs)}"
+                    f"SavedModel {self.saved_model_path} has no output {self.output_key!r}; it has {sorted(outputs)}"
                 )
             return outputs[self.output_key]
         return outputs
 
     def get_config(self):
-        return {**super().get_config(), "path": self.path, "output_key": self.output_key}
+        return {**super().get_config(), "path": self.saved_model_path, "output_key": self.output_key}
 
 
-def _argument_names(fn) -> list[str]:
+def _restored_call(fn):
+    """A loaded SavedModel object's restored ``__call__`` (which has the concrete functions)."""
+    return fn if hasattr(fn, "concrete_functions") else getattr(fn, "__call__", fn)  # noqa: B004
+
+
+def _captured_variables(fn) -> list[tf.Variable]:
+    """The ``tf.Variable``s that the concrete functions of ``fn`` read, each once."""
+    restored = _restored_call(fn)
+    concrete = getattr(restored, "concrete_functions", None) or [restored]
+    seen, variables = set(), []
+    for function in concrete:
+        for variable in function.variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                variables.append(variable)
+    return variables
+
+
+def _takes_training(fn) -> bool:
+    """Whether a restored ``__call__`` takes TF Hub's ``training`` argument."""
+    fn = _restored_call(fn)
     try:
-        return list(inspect.signature(fn).parameters)
+        if "training" in inspect.signature(fn).parameters:
+            return True
     except (TypeError, ValueError):
-        return []
+        pass
+    for concrete in getattr(fn, "concrete_functions", None) or []:
+        args, kwargs = concrete.structured_input_signature
+        if "training" in kwargs or len(args) > 1:
+            return True
+    return False
 
 
 def _fixed_image_size(layer: SavedModelLayer):
