@@ -25,7 +25,7 @@ _LAZY = {
     "build_text_classifier": "tfxfer.builders",
     "set_trainable": "tfxfer.freezing",
     "fine_tune": "tfxfer.training",
-    "select_strategy": "tfxfer.training",
+    "select_strategy": "tfxfer.distribution",
     "export_saved_model": "tfxfer.export",
     "load_image_data": "tfxfer.data",
     "load_text_data": "tfxfer.data",

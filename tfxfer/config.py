@@ -38,6 +38,7 @@ class TrainConfig:
     label_column: str = "label"
     max_train_examples: int | None = None
     strategy: str = "auto"
+    collective_timeout: float | None = 300.0  # multi-worker: seconds before a lost worker stops the rest
     mixed_precision: bool = False
     output: str | None = None
     export_dir: str = "saved_models"

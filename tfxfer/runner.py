@@ -3,23 +3,31 @@ run directory and export. The CLI (``python -m tfxfer.train``) is a thin layer o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
+import yaml
 
 from tfxfer import data as data_lib
 from tfxfer.builders import build_image_classifier, build_text_classifier
+from tfxfer.checkpoints import Checkpoints
 from tfxfer.config import TrainConfig
+from tfxfer.distribution import is_chief, select_strategy, strategy_name, worker_label
+from tfxfer.errors import TfxferError
 from tfxfer.evaluation import score
 from tfxfer.export import ensure_writable_dir, export_saved_model
 from tfxfer.freezing import set_trainable
 from tfxfer.plots import plot_confusion_matrix, plot_training_curves
-from tfxfer.training import fine_tune, select_strategy, set_mixed_precision
+from tfxfer.training import default_rate, fine_tune, set_mixed_precision
 
 log = logging.getLogger("tfxfer")
 
@@ -27,7 +35,7 @@ log = logging.getLogger("tfxfer")
 @dataclass
 class RunResult:
     run_dir: Path
-    export_path: Path
+    export_path: Path | None
     metrics: dict
     model: keras.Model
 
@@ -71,22 +79,72 @@ def _datasets(config: TrainConfig, splits, model: keras.Model):
     return data_lib.text_datasets(splits, config.batch_size, config.seed)
 
 
+def _comparable(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k not in ("output",)}
+
+
+def _unfinished(run_dir: Path, config: TrainConfig) -> bool:
+    """Whether ``run_dir`` holds an unfinished run of this very configuration."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists() or (run_dir / "metrics.json").exists():
+        return False
+    return _comparable(yaml.safe_load(saved.read_text()) or {}) == _comparable(config.to_dict())
+
+
+def choose_run_dir(config: TrainConfig) -> tuple[Path, bool]:
+    """(run directory, whether it continues an unfinished run).
+
+    ``--output DIR`` names it; an unfinished run of the same configuration there is continued,
+    a finished one or another configuration's is refused. Without ``--output``, the newest
+    unfinished ``runs/NAME-*`` of the same configuration is continued, else a new
+    ``runs/NAME-TIMESTAMP`` starts.
+    """
+    if config.output:
+        run_dir = Path(config.output)
+        if _unfinished(run_dir, config):
+            return run_dir, True
+        if (run_dir / "metrics.json").exists():
+            raise TfxferError(f"--output {run_dir} holds a finished run: pass another --output or remove it")
+        if (run_dir / "config.yaml").exists():
+            old = _comparable(yaml.safe_load((run_dir / "config.yaml").read_text()) or {})
+            changed = sorted(k for k, v in _comparable(config.to_dict()).items() if old.get(k) != v)
+            raise TfxferError(f"--output {run_dir} holds an unfinished run with other settings "
+                              f"({', '.join(changed)}): pass another --output or remove it")
+        return run_dir, False
+    for candidate in sorted(Path("runs").glob(f"{config.name}-*"), reverse=True):
+        if _unfinished(candidate, config):
+            return candidate, True
+    return Path(f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"), False
+
+
 def run(config: TrainConfig) -> RunResult:
     """Trains, scores and exports as ``config`` says; every user mistake is a TfxferError
-    raised before anything is written."""
+    raised before anything is written. Started again after a crash or a kill, the same
+    configuration continues from its last epoch. In a multi-worker cluster only the chief
+    writes the run directory and the export."""
     config = config.resolved()
     keras.utils.set_random_seed(config.seed)
-    export_root = ensure_writable_dir(config.export_dir)
-    run_dir = Path(config.output or f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    ensure_writable_dir(run_dir, "--output")
+    chief = is_chief()
+    run_dir, resuming = choose_run_dir(config)
+    if chief:
+        export_root = ensure_writable_dir(config.export_dir)
+        ensure_writable_dir(run_dir, "--output")
+        scratch = None
+    else:  # other workers write nowhere a user reads; they read the chief's checkpoints
+        scratch = Path(tempfile.mkdtemp(prefix=f"tfxfer-{worker_label()}-"))
 
+    # First of all TensorFlow: a multi-worker strategy must configure collectives at startup.
+    strategy = select_strategy(config.strategy, collective_timeout=config.collective_timeout)
+    policy = set_mixed_precision(config.mixed_precision)
     # Files are listed and checked before the (slower) backbone is built.
     splits = None if data_lib.is_tfds(config.train) else _read_splits(config)
     num_classes = len(splits.class_names) if splits else None
-    policy = set_mixed_precision(config.mixed_precision)
-    strategy = select_strategy(config.strategy)
-    log.info("strategy %s with %d replica(s), precision policy %s",
-             type(strategy).__name__, strategy.num_replicas_in_sync, policy)
+    replicas = strategy.num_replicas_in_sync
+    # --batch-size is per replica; the learning rates scale linearly with the replica count
+    # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
+    global_batch = config.batch_size * replicas
+    log.info("strategy %s with %d replica(s) (%s), global batch %d, precision policy %s",
+             strategy_name(strategy), replicas, worker_label(), global_batch, policy)
     if splits is None:  # tfds: the class count comes with the dataset's metadata
         num_classes = len(data_lib.tfds_class_names(config.train))
     with strategy.scope():
@@ -94,7 +152,7 @@ def run(config: TrainConfig) -> RunResult:
     if config.fine_tune_epochs > 0:
         set_trainable(model, config.unfreeze)  # an --unfreeze beyond the depth fails now, not after phase 1
         set_trainable(model, "frozen")
-    datasets = _datasets(config, splits, model)
+    datasets = _datasets(dataclasses.replace(config, batch_size=global_batch), splits, model)
     for role, files in datasets.skipped.items():
         if files:
             print(f"{role}: left out {len(files)} unreadable file(s): {', '.join(files[:5])}"
@@ -102,17 +160,37 @@ def run(config: TrainConfig) -> RunResult:
     print(f"classes: {', '.join(datasets.class_names)}; examples: "
           + ", ".join(f"{k} {v}" for k, v in datasets.num_examples.items() if v))
 
-    for stale in ("history.csv", "metrics.json"):
-        (run_dir / stale).unlink(missing_ok=True)
-    config.save(run_dir / "config.yaml")
-    fit = fine_tune(
-        model, datasets.train, datasets.val, epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
-        unfreeze=config.unfreeze, learning_rate=config.learning_rate,
-        fine_tune_learning_rate=config.fine_tune_learning_rate,
-        early_stopping_patience=config.early_stopping_patience, run_dir=run_dir,
-    )
-    val_scores = score(model, datasets.val, datasets.class_names)
-    test_scores = score(model, datasets.test, datasets.class_names) if datasets.test is not None else None
+    out_dir = run_dir if chief else scratch
+    if chief and not resuming:
+        for stale in ("history.csv", "metrics.json"):
+            (run_dir / stale).unlink(missing_ok=True)
+        config.save(run_dir / "config.yaml")
+    if resuming:
+        print(f"continuing the unfinished run in {run_dir}")
+    task = "text" if config.task == "text" else "image"
+    scale = float(replicas)
+    train_ds, val_ds = datasets.train, datasets.val
+    if replicas > 1:
+        # Whole global batches only: a last, partial batch can leave a replica with no example,
+        # and TensorFlow's CPU convolution fails on an empty batch. The training set is
+        # reshuffled each epoch, so every example is still seen; the final scores below
+        # cover every validation example.
+        train_ds = _whole_batches(train_ds, global_batch)
+        val_ds = _whole_batches(val_ds, global_batch) if datasets.num_examples["val"] >= global_batch else None
+    try:
+        fit = fine_tune(
+            model, train_ds, val_ds, epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
+            unfreeze=config.unfreeze,
+            learning_rate=(config.learning_rate or default_rate(task, 1)) * scale,
+            fine_tune_learning_rate=(config.fine_tune_learning_rate or default_rate(task, 2)) * scale,
+            early_stopping_patience=config.early_stopping_patience, run_dir=out_dir,
+            checkpoints=Checkpoints(run_dir / "checkpoints", writer=chief),
+        )
+        val_scores = score(model, datasets.val, datasets.class_names)
+        test_scores = score(model, datasets.test, datasets.class_names) if datasets.test is not None else None
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     epochs_ran = fit.phase1_epochs + fit.phase2_epochs
     metrics = {
         "val": val_scores,
@@ -122,12 +200,20 @@ def run(config: TrainConfig) -> RunResult:
         "classes": datasets.class_names,
         "num_examples": datasets.num_examples,
         "epochs": {"phase1": fit.phase1_epochs, "phase2": fit.phase2_epochs},
+        "resumed_from_epoch": fit.resumed_from_epoch,
         "trainable_params": fit.trainable_params,
-        "strategy": type(strategy).__name__,
-        "replicas": strategy.num_replicas_in_sync,
+        "strategy": strategy_name(strategy),
+        "replicas": replicas,
+        "global_batch_size": global_batch,
+        "learning_rate_scale": scale,
         "precision_policy": policy,
+        "weights_checksum": weights_checksum(model),
         "skipped_files": {k: v for k, v in datasets.skipped.items() if v},
     }
+    if not chief:
+        print(f"{worker_label()}: done; weights checksum {metrics['weights_checksum']:.6f}, "
+              f"val accuracy {val_scores['accuracy']:.4f}")
+        return RunResult(run_dir, None, metrics, model)
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     plot_training_curves(fit.history, plots / "training_curves.png", fit.phase1_epochs)
@@ -140,7 +226,7 @@ def run(config: TrainConfig) -> RunResult:
                   "metrics": {k: metrics[k] for k in ("val", "test", "train_seconds")}},
     )
     metrics["export_path"] = str(export_path)
-    _write_json(run_dir / "metrics.json", metrics)
+    _write_json(run_dir / "metrics.json", metrics)  # last: its presence marks the run finished
     print(f"val accuracy {val_scores['accuracy']:.4f}"
           + (f", test accuracy {test_scores['accuracy']:.4f}" if test_scores else "")
           + f"; trained in {fit.train_seconds:.1f}s")
@@ -148,3 +234,12 @@ def run(config: TrainConfig) -> RunResult:
     print(f"exported: {export_path}")
     return RunResult(run_dir, export_path, metrics, model)
 
+
+def _whole_batches(ds, batch_size: int):
+    return ds.unbatch().batch(batch_size, drop_remainder=True).prefetch(-1)
+
+
+def weights_checksum(model: keras.Model) -> float:
+    """A number that differs when any weight differs: workers compare it."""
+    return float(sum(float(np.sum(np.asarray(w, dtype=np.float64)) * (i + 1))
+                     for i, w in enumerate(model.get_weights())))

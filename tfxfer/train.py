@@ -83,6 +83,7 @@ _CHECKS = {
     "sequence_length": _int(8, 8192),
     "max_train_examples": _int(2),
     "strategy": _choice(*_STRATEGIES),
+    "collective_timeout": _float(0.0, 1e6),
     "mixed_precision": _bool,
     "seed": _int(0),
 }
@@ -107,7 +108,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--epochs", help="phase 1 epochs: the head on the frozen backbone (default 3)")
     p.add_argument("--fine-tune-epochs", help="phase 2 epochs with the backbone unfrozen (default 0)")
     p.add_argument("--unfreeze", help="phase 2: 'all' (default) or the number of top backbone blocks")
-    p.add_argument("--batch-size", help="examples per step (default 32)")
+    p.add_argument("--batch-size", help="examples per step per replica (default 32); learning rates scale "
+                                        "linearly with the number of replicas")
     p.add_argument("--learning-rate", help="phase 1 rate (default 1e-3)")
     p.add_argument("--fine-tune-learning-rate", help="phase 2 rate (default image 1e-5, text 5e-5)")
     p.add_argument("--val-split", help="fraction held out for validation without --val (default 0.1)")
@@ -121,6 +123,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--label-column", help="text: the column holding the label (default label)")
     p.add_argument("--max-train-examples", help="train on a stratified subset of this size")
     p.add_argument("--strategy", help=f"{'|'.join(_STRATEGIES)} (default auto)")
+    p.add_argument("--collective-timeout", help="multi-worker: seconds a collective waits for the other workers "
+                                                "before the run stops (default 300)")
     p.add_argument("--mixed-precision", action="store_const", const=True,
                    help="bfloat16 compute (float16 on GPUs without bfloat16); probabilities stay float32")
     p.add_argument("--output", help="run directory (default runs/NAME-TIMESTAMP)")

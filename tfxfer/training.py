@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,68 +10,18 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfxfer.errors import TfxferError
+from tfxfer.checkpoints import Checkpoints, EpochCheckpoint, RunState
+from tfxfer.distribution import STRATEGIES, prepare_model, select_strategy  # noqa: F401 - re-exported
 from tfxfer.freezing import set_trainable
 
 log = logging.getLogger("tfxfer")
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 # Phase-2 rates: a small step for convolutional backbones (the Keras transfer-learning
 # recipe), the usual BERT fine-tuning rate for transformers.
 _DEFAULTS = {
     "image": {"learning_rate": 1e-3, "fine_tune_learning_rate": 1e-5},
     "text": {"learning_rate": 1e-3, "fine_tune_learning_rate": 5e-5},
 }
-
-
-def _tf_config_workers() -> int:
-    try:
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    except json.JSONDecodeError as e:
-        raise TfxferError(f"TF_CONFIG is not valid JSON: {e}") from e
-    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
-
-
-def _tpu_strategy():
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
-
-
-def select_strategy(name: str = "auto") -> tf.distribute.Strategy:
-    """A ``tf.distribute`` strategy by name.
-
-    ``auto``: TF_CONFIG naming more than one worker -> MultiWorkerMirroredStrategy; a TPU
-    that resolves -> TPUStrategy; more than one GPU -> MirroredStrategy; else the default.
-
-    Example:
-
-        strategy = select_strategy("auto")
-        with strategy.scope():
-            model = build_image_classifier("keras:ResNet50", 5)
-    """
-    if name not in STRATEGIES:
-        raise TfxferError(f"--strategy {name!r} is not one of {', '.join(STRATEGIES)}")
-    if name == "auto":
-        if _tf_config_workers() > 1:
-            name = "multi_worker"
-        elif os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"):
-            name = "tpu"
-        elif len(tf.config.list_logical_devices("GPU")) > 1:
-            name = "mirrored"
-        else:
-            name = "default"
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    try:
-        return _tpu_strategy()
-    except (ValueError, RuntimeError, tf.errors.OpError) as e:
-        raise TfxferError(f"--strategy tpu: no TPU could be resolved ({e})") from e
 
 
 def set_mixed_precision(enabled: bool) -> str:
@@ -91,6 +39,11 @@ def set_mixed_precision(enabled: bool) -> str:
                 policy = "mixed_float16"
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+def default_rate(task: str, phase: int) -> float:
+    """The default learning rate of a task's phase (1: head, 2: fine-tuning)."""
+    return _DEFAULTS[task]["learning_rate" if phase == 1 else "fine_tune_learning_rate"]
 
 
 def is_text_model(model: keras.Model) -> bool:
@@ -136,6 +89,7 @@ class FitResult:
     phase1_epochs: int = 0
     phase2_epochs: int = 0
     train_seconds: float = 0.0
+    resumed_from_epoch: int | None = None
     trainable_params: dict[str, int] = field(default_factory=dict)
 
 
@@ -151,15 +105,16 @@ def _callbacks(run_dir: Path | None, has_val: bool, patience: int, extra) -> lis
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
     if run_dir is not None:
-        callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
     return callbacks
 
 
-def _compile(model: keras.Model, optimizer) -> None:
+def _compile(model: keras.Model, make) -> None:
+    """Compiles in the model's strategy scope; the optimizer is made there too, since its
+    own variables (iterations, learning rate) must belong to the same strategy."""
     with model.distribute_strategy.scope():
         model.compile(
-            optimizer=optimizer,
+            optimizer=make(),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],  # a keyword: positionally it would be loss_weights
         )
@@ -177,6 +132,7 @@ def fine_tune(
     fine_tune_learning_rate: float | None = None,
     early_stopping_patience: int = 3,
     run_dir: str | Path | None = None,
+    checkpoints: Checkpoints | None = None,
     callbacks=None,
     verbose="auto",
 ) -> FitResult:
@@ -194,6 +150,8 @@ def fine_tune(
         early_stopping_patience: epochs without a better val loss before a phase stops and
             its best weights come back (0: never stop early).
         run_dir: where history.csv and tensorboard/ go (None: nowhere).
+        checkpoints: where each epoch's state goes; a run started again with the same
+            checkpoints continues where it stopped (see tfxfer.checkpoints).
 
     Example:
 
@@ -208,28 +166,42 @@ def fine_tune(
     result = FitResult()
     started = time.perf_counter()
 
+    saved = checkpoints.load() if checkpoints is not None else None
+    state = saved or RunState()
+    if saved is not None:
+        checkpoints.restore_weights(model, saved)
+        result.resumed_from_epoch = saved.epochs_done
+        log.info("resuming from %s: phase %d, %d epoch(s) done%s", checkpoints.directory, saved.phase,
+                 saved.epochs_done, " (phase finished)" if saved.phase_done else "")
     phases = [("frozen", epochs, learning_rate)]
     if fine_tune_epochs > 0:
         phases.append((unfreeze, fine_tune_epochs, fine_tune_learning_rate))
-    done = 0
     for phase, (mode, n_epochs, rate) in enumerate(phases, start=1):
-        if n_epochs <= 0:
-            continue
+        if n_epochs <= 0 or state.phase > phase or (state.phase == phase and state.phase_done):
+            continue  # nothing to do, or finished before a restart
+        resuming = state.phase == phase and state.epochs_done > state.phase_start
+        if not resuming:
+            state.phase, state.phase_start = phase, state.epochs_done
         result.trainable_params[f"phase{phase}"] = set_trainable(model, mode)
         log.info("phase %d: %d epochs, backbone %s, %d trainable parameters, learning rate %g",
                  phase, n_epochs, mode, result.trainable_params[f"phase{phase}"], rate)
-        _compile(model, make_optimizer(task, rate, steps * n_epochs if steps else None))
-        history = model.fit(
-            train, validation_data=val, initial_epoch=done, epochs=done + n_epochs,
-            callbacks=_callbacks(run_dir, val is not None, early_stopping_patience, callbacks),
+        prepare_model(model)
+        total_steps = steps * n_epochs if steps else None
+        _compile(model, lambda rate=rate, total_steps=total_steps: make_optimizer(task, rate, total_steps))
+        if resuming and not checkpoints.restore_optimizer(model, state):
+            log.warning("optimizer state not restored; phase %d goes on with a fresh optimizer", phase)
+        epoch_end = EpochCheckpoint(checkpoints, state, phase, run_dir / "history.csv" if run_dir else None)
+        model.fit(
+            train, validation_data=val, initial_epoch=state.epochs_done, epochs=state.phase_start + n_epochs,
+            callbacks=[epoch_end, *_callbacks(run_dir, val is not None, early_stopping_patience, callbacks)],
             verbose=verbose, shuffle=False,  # the datasets shuffle themselves
         )
-        ran = len(history.epoch)
-        for key, values in history.history.items():
-            result.history.setdefault(key, []).extend(float(v) for v in values)
-        result.history.setdefault("phase", []).extend([phase] * ran)
-        setattr(result, f"phase{phase}_epochs", ran)
-        done += ran
+        state.phase_done = True  # after early stopping has put the best weights back
+        if checkpoints is not None:
+            checkpoints.save(model, state)
+    result.history = {k: list(v) for k, v in state.history.items()}
+    phases_run = state.history.get("phase", [])
+    result.phase1_epochs, result.phase2_epochs = phases_run.count(1), phases_run.count(2)
     result.train_seconds = time.perf_counter() - started
     return result
 

@@ -1,0 +1,128 @@
+"""What resuming needs, under ``RUN_DIR/checkpoints/``: weights, optimizer state, and where
+the run was (phase, epochs done, history so far), written after every epoch.
+
+Each save goes to a new ``ckpt-N/`` directory, then ``state.json`` is replaced atomically
+to point at it, so a kill -9 at any moment leaves the previous complete checkpoint in force.
+Only the chief writes; every worker reads (on a cluster the run directory must be on a
+filesystem all workers share, as for Keras' own BackupAndRestore).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+@dataclass
+class RunState:
+    phase: int = 1
+    epochs_done: int = 0  # over both phases, as Keras counts epochs
+    phase_start: int = 0  # the epoch at which the current phase began
+    phase_done: bool = False
+    history: dict[str, list[float]] = field(default_factory=dict)
+    checkpoint: str = ""
+
+
+class Checkpoints:
+    """Saves and restores a :class:`RunState` and the model/optimizer it belongs to."""
+
+    def __init__(self, directory: str | Path, writer: bool = True):
+        self.directory = Path(directory)
+        self.writer = writer
+
+    @property
+    def _state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    def load(self) -> RunState | None:
+        if not self._state_file.exists():
+            return None
+        state = RunState(**json.loads(self._state_file.read_text()))
+        if not (self.directory / state.checkpoint / "model.weights.h5").exists():
+            return None
+        return state
+
+    def save(self, model: keras.Model, state: RunState) -> None:
+        if not self.writer:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"ckpt-{state.epochs_done}-p{state.phase}{'-done' if state.phase_done else ''}"
+        target = self.directory / name
+        tmp = self.directory / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        model.save_weights(tmp / "model.weights.h5")
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and optimizer.built:
+            np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+        state.checkpoint = name
+        _write_atomically(self._state_file, json.dumps(asdict(state)))
+        for old in self.directory.glob("ckpt-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def restore_weights(self, model: keras.Model, state: RunState) -> None:
+        model.load_weights(self.directory / state.checkpoint / "model.weights.h5")
+
+    def restore_optimizer(self, model: keras.Model, state: RunState) -> bool:
+        path = self.directory / state.checkpoint / "optimizer.npz"
+        if not path.exists():
+            return False
+        optimizer = model.optimizer
+        if not optimizer.built:
+            with model.distribute_strategy.scope():
+                optimizer.build(model.trainable_variables)
+        saved = np.load(path)
+        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        if len(values) != len(optimizer.variables):
+            return False
+        for variable, value in zip(optimizer.variables, values, strict=True):
+            variable.assign(value)
+        return True
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_history_csv(history: dict[str, list[float]], path: Path) -> None:
+    """history.csv, one row an epoch over both phases, replaced atomically."""
+    keys = [k for k in history if k != "phase"]
+    rows = len(history.get("loss", []))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", "phase", *keys])
+        for i in range(rows):
+            writer.writerow([i, history.get("phase", [None] * rows)[i],
+                             *[history[k][i] if i < len(history[k]) else "" for k in keys]])
+    os.replace(tmp, path)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: append the logs to the history, save a checkpoint, rewrite history.csv."""
+
+    def __init__(self, checkpoints: Checkpoints | None, state: RunState, phase: int, history_csv: Path | None):
+        super().__init__()
+        self.checkpoints, self.state, self.phase, self.history_csv = checkpoints, state, phase, history_csv
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.state.history.setdefault(key, []).append(float(value))
+        self.state.history.setdefault("phase", []).append(self.phase)
+        self.state.phase, self.state.epochs_done, self.state.phase_done = self.phase, epoch + 1, False
+        if self.checkpoints is not None:
+            self.checkpoints.save(self.model, self.state)
+        if self.history_csv is not None:
+            write_history_csv(self.state.history, self.history_csv)

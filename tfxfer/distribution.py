@@ -1,0 +1,174 @@
+"""``tf.distribute`` for Keras 3 ``fit``: choosing a strategy, and the fixes that make
+MirroredStrategy with string inputs and MultiWorkerMirroredStrategy work.
+
+Every strategy-specific decision lives here; training.py only asks for a strategy and
+calls :func:`prepare_model`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+
+import keras
+import tensorflow as tf
+
+from tfxfer.errors import TfxferError
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
+
+def tf_config() -> dict:
+    try:
+        return json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError as e:
+        raise TfxferError(f"TF_CONFIG is not valid JSON: {e}") from e
+
+
+def _workers_in_tf_config() -> int:
+    cluster = tf_config().get("cluster", {})
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def is_chief() -> bool:
+    """True in a single-process run, and on the chief (or worker 0 without a chief) of a cluster."""
+    config = tf_config()
+    task = config.get("task", {})
+    if not task or _workers_in_tf_config() <= 1:
+        return True
+    if "chief" in config.get("cluster", {}):
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def worker_label() -> str:
+    task = tf_config().get("task", {})
+    return f"{task.get('type', 'worker')}-{task.get('index', 0)}" if task else "worker-0"
+
+
+def _tpu_strategy():
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def select_strategy(name: str = "auto", collective_timeout: float | None = None) -> tf.distribute.Strategy:
+    """A ``tf.distribute`` strategy by name.
+
+    ``auto``: TF_CONFIG naming more than one worker -> MultiWorkerMirroredStrategy; a TPU
+    (TPU_NAME or COLAB_TPU_ADDR set) -> TPUStrategy; more than one GPU -> MirroredStrategy;
+    otherwise the default strategy.
+
+    Args:
+        name: one of ``auto``, ``default``, ``mirrored``, ``multi_worker``, ``tpu``.
+        collective_timeout: multi-worker only: seconds a collective operation waits for the
+            other workers before failing, so that the survivors of a dead worker stop.
+
+    Example:
+
+        strategy = select_strategy("auto")
+        with strategy.scope():
+            model = build_image_classifier("keras:ResNet50", 5)
+    """
+    if name not in STRATEGIES:
+        raise TfxferError(f"--strategy {name!r} is not one of {', '.join(STRATEGIES)}")
+    if name == "auto":
+        if _workers_in_tf_config() > 1:
+            name = "multi_worker"
+        elif os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"):
+            name = "tpu"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if _workers_in_tf_config() < 1:
+            raise TfxferError("--strategy multi_worker needs TF_CONFIG naming the cluster "
+                              "(python -m tfxfer.launch sets it for local workers)")
+        _reduce_scalars_across_workers()
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    try:
+        return _tpu_strategy()
+    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+        raise TfxferError(f"--strategy tpu: no TPU could be resolved ({e})") from e
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """The public name of a strategy (MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy)."""
+    names = ((tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+             (tf.distribute.MirroredStrategy, "MirroredStrategy"), (tf.distribute.TPUStrategy, "TPUStrategy"))
+    return next((name for cls, name in names if isinstance(strategy, cls)), "DefaultStrategy")
+
+
+def prepare_model(model: keras.Model) -> keras.Model:
+    """Lets Keras 3 ``fit`` build ``model`` from a distributed first batch.
+
+    Under a strategy, Keras 3 builds the model, metrics and optimizer from the first batch
+    averaged across replicas (``TensorFlowTrainer._maybe_symbolic_build``). Averaging fails
+    for string and bool inputs ("Value for attr 'T' of string is not in the list") and, under
+    MultiWorkerMirroredStrategy, for any input ("Attempt to convert a value (PerReplica...)",
+    keras-team/keras#20585). Building needs only shapes and dtypes, so this model builds from
+    the first replica's local batch instead.
+    """
+    if not hasattr(model, "_maybe_symbolic_build"):
+        raise RuntimeError("keras changed: Trainer._maybe_symbolic_build is gone; revisit tfxfer.distribution")
+    if isinstance(model.__dict__.get("_maybe_symbolic_build"), types.MethodType):
+        return model
+    object.__setattr__(model, "_maybe_symbolic_build", types.MethodType(_symbolic_build_from_local_batch, model))
+    return model
+
+
+def _symbolic_build_from_local_batch(self, iterator=None, data_batch=None):
+    if self._distribute_strategy is None:
+        return  # no strategy: Keras builds when it traces the train function
+    strategy = self.distribute_strategy
+    if iterator is not None:
+        for _, _, it in iterator:
+            batch = next(it)
+            data_batch = tf.nest.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0]
+                if isinstance(v, tf.distribute.DistributedValues) else v,
+                batch,
+            )
+            break
+    with strategy.scope():
+        self._symbolic_build(data_batch=data_batch)
+
+
+def _reduce_scalars_across_workers() -> None:
+    """Makes Keras 3 ``fit`` reduce its per-step logs under MultiWorkerMirroredStrategy.
+
+    Keras reduces every log value (loss, metrics: scalars) with
+    ``strategy.reduce("MEAN", value, axis=0)`` under a multi-worker strategy, which fails with
+    "Invalid reduction dimension 0 for input with 0 dimensions" (keras-team/keras#20585,
+    tensorflow/tensorflow#72388). Scalars are averaged across replicas with ``axis=None``
+    instead; everything else goes through Keras unchanged. Installed once, the first time a
+    multi-worker strategy is made.
+    """
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = getattr(tf_trainer, "reduce_per_replica", None)
+    if original is None:
+        raise RuntimeError("keras changed: reduce_per_replica is gone; revisit tfxfer.distribution")
+    if getattr(original, "_tfxfer", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            def reduce(value):
+                if isinstance(value, tf.distribute.DistributedValues) or isinstance(value, tf.Tensor):
+                    if value.shape.rank == 0:
+                        return strategy.reduce("MEAN", value, axis=None)
+                return original({"v": value}, strategy, reduction)["v"]
+            return tf.nest.map_structure(reduce, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._tfxfer = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
