@@ -21,7 +21,7 @@ quickstart: install
 
 test: install-test data
 	$(PYTHON) -m ruff check tfxfer tests
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q --durations=10
 
 test-fast: install-test
 	$(PYTHON) -m pytest -q -m "not slow"

@@ -10,6 +10,8 @@ import yaml
 
 from tfxfer.errors import TfxferError
 
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
 
 @dataclass
 class TrainConfig:

@@ -143,18 +143,24 @@ def _image_examples(spec: str, role: str, class_names: list[str] | None) -> tupl
                     f"({sum(n == class_name for n in names)} file(s), none decodes)"
                 )
         paths, names = [p for p, _ in kept], [n for _, n in kept]
+    examples, class_names = _with_label_ids(paths, names, class_names, f"{role} folder {spec}", sorted)
+    return examples, class_names, unreadable
+
+
+def _with_label_ids(inputs, labels, class_names, where: str, sort_classes) -> tuple[Examples, list[str]]:
+    """Examples with integer labels. Without ``class_names`` the sorted labels become the
+    classes; with them, a label that training never saw is an error naming it."""
     if class_names is None:
-        class_names = sorted(set(names))
+        class_names = list(sort_classes(set(labels)))
     else:
-        unseen = sorted(set(names) - set(class_names))
+        unseen = sorted(set(labels) - set(class_names))
         if unseen:
             raise TfxferError(
-                f"{role} folder {spec} has class(es) never seen in training: {', '.join(unseen)} "
-                f"(training classes: {', '.join(class_names)})"
+                f"{where} has label(s) never seen in training: {', '.join(unseen[:10])} "
+                f"(training labels: {', '.join(class_names[:20])})"
             )
     index = {name: i for i, name in enumerate(class_names)}
-    labels = np.array([index[n] for n in names], dtype=np.int64)
-    return Examples(paths, labels), class_names, unreadable
+    return Examples(list(inputs), np.array([index[label] for label in labels], dtype=np.int64)), class_names
 
 
 def _image_pipeline(examples: Examples, image_size, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
@@ -422,17 +428,7 @@ def _text_examples(spec: str, role: str, text_column: str, label_column: str, cl
     if not path.is_file() or path.stat().st_size == 0:
         raise TfxferError(f"{role} file {spec} is empty")
     texts, labels = _clean_rows(path, _read_rows(path, text_column, label_column, role), role)
-    if class_names is None:
-        class_names = _sorted_classes(labels)
-    else:
-        unseen = sorted(set(labels) - set(class_names))
-        if unseen:
-            raise TfxferError(
-                f"{role} file {spec} has label(s) never seen in training: {', '.join(unseen[:10])} "
-                f"(training labels: {', '.join(class_names[:20])})"
-            )
-    index = {name: i for i, name in enumerate(class_names)}
-    return Examples(texts, np.array([index[label] for label in labels], dtype=np.int64)), class_names
+    return _with_label_ids(texts, labels, class_names, f"{role} file {spec}", _sorted_classes)
 
 
 def read_text_splits(

@@ -14,9 +14,8 @@ import types
 import keras
 import tensorflow as tf
 
+from tfxfer.config import STRATEGIES
 from tfxfer.errors import TfxferError
-
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
 def tf_config() -> dict:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import sys
 
 from tfxfer.cli import ArgumentParser, run_main
-from tfxfer.config import TrainConfig, field_names, load_yaml
+from tfxfer.config import STRATEGIES, TrainConfig, field_names, load_yaml
 from tfxfer.errors import TfxferError
-
-_STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
 def _int(minimum: int, maximum: int | None = None):
@@ -82,7 +80,7 @@ _CHECKS = {
     "image_size": _int(32, 2048),
     "sequence_length": _int(8, 8192),
     "max_train_examples": _int(2),
-    "strategy": _choice(*_STRATEGIES),
+    "strategy": _choice(*STRATEGIES),
     "collective_timeout": _float(0.0, 1e6),
     "mixed_precision": _bool,
     "seed": _int(0),
@@ -122,7 +120,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--text-column", help="text: the column holding the text (default text)")
     p.add_argument("--label-column", help="text: the column holding the label (default label)")
     p.add_argument("--max-train-examples", help="train on a stratified subset of this size")
-    p.add_argument("--strategy", help=f"{'|'.join(_STRATEGIES)} (default auto)")
+    p.add_argument("--strategy", help=f"{'|'.join(STRATEGIES)} (default auto)")
     p.add_argument("--collective-timeout", help="multi-worker: seconds a collective waits for the other workers "
                                                 "before the run stops (default 300)")
     p.add_argument("--mixed-precision", action="store_const", const=True,
