@@ -145,10 +145,10 @@ def _wait_for_state(run_dir: Path, ready, process: subprocess.Popen, timeout: fl
     raise AssertionError("the run never reached the state to kill it in")
 
 
-def _train_process(args: list[str], env_extra: dict | None = None) -> subprocess.Popen:
+def _train_process(args: list[str], env_extra: dict | None = None, stderr=subprocess.DEVNULL) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
     return subprocess.Popen([sys.executable, "-m", "tfxfer.train", *args], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=stderr, text=True)
 
 
 @pytest.mark.parametrize("phase", [1, 2])
@@ -190,18 +190,21 @@ def test_a_dead_worker_stops_the_others_within_the_bound(tiny_images, tmp_path):
     args = [*FAST, "--train", str(tiny_images), "--epochs", "30", "--batch-size", "2", "--collective-timeout", "20",
             "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exported")]
     envs = worker_environments(2)
-    workers = [_train_process(args, {"TF_CONFIG": env["TF_CONFIG"]}) for env in envs]
+    workers = [_train_process(args, {"TF_CONFIG": env["TF_CONFIG"]}, stderr=subprocess.PIPE) for env in envs]
     _wait_for_state(tmp_path / "run", lambda s: s["epochs_done"] >= 1, workers[0])
     os.kill(workers[1].pid, signal.SIGKILL)
     killed = time.perf_counter()
     try:
-        code = workers[0].wait(timeout=120)
+        _, stderr = workers[0].communicate(timeout=120)
     finally:
         for w in workers:
             if w.poll() is None:
                 w.kill()
-    print(f"\nthe surviving worker exited with {code} {time.perf_counter() - killed:.0f}s after the kill")
-    assert code != 0
+    print(f"\nthe surviving worker exited with {workers[0].returncode} {time.perf_counter() - killed:.0f}s after the kill")
+    assert workers[0].returncode == 3, stderr[-3000:]
+    message = [line for line in stderr.splitlines() if line.startswith("tfxfer.train: error:")]
+    assert len(message) == 1 and "another worker died or became unreachable" in message[0], stderr[-3000:]
+    assert "Traceback" not in stderr
 
 
 def test_launcher_stops_all_workers_when_one_fails(tmp_path):

@@ -6,9 +6,10 @@ import argparse
 import logging
 import sys
 
-from tfxfer.errors import TfxferError
+from tfxfer.errors import TfxferError, WorkerLostError
 
 EXIT_USAGE = 2
+EXIT_WORKER_LOST = 3
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -31,6 +32,9 @@ def run_main(prog: str, main, argv=None) -> int:
     except TfxferError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except WorkerLostError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_WORKER_LOST
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -7,3 +7,11 @@ class TfxferError(Exception):
     The message names what is wrong and what would be accepted. The CLI prints it
     alone, as one line, and exits with status 2.
     """
+
+
+class WorkerLostError(Exception):
+    """A multi-worker run stopped because another worker died or became unreachable.
+
+    Not the user's input: the CLI prints it as one line and exits with status 3, and the
+    same command on every worker continues from the last saved epoch.
+    """

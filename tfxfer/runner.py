@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 import yaml
 
 from tfxfer import data as data_lib
@@ -22,7 +23,7 @@ from tfxfer.builders import build_image_classifier, build_text_classifier
 from tfxfer.checkpoints import Checkpoints
 from tfxfer.config import TrainConfig
 from tfxfer.distribution import is_chief, select_strategy, strategy_name, worker_label
-from tfxfer.errors import TfxferError
+from tfxfer.errors import TfxferError, WorkerLostError
 from tfxfer.evaluation import score
 from tfxfer.export import ensure_writable_dir, export_saved_model
 from tfxfer.freezing import set_trainable
@@ -188,6 +189,14 @@ def run(config: TrainConfig) -> RunResult:
         )
         val_scores = score(model, datasets.val, datasets.class_names)
         test_scores = score(model, datasets.test, datasets.class_names) if datasets.test is not None else None
+    except tf.errors.OpError as e:
+        if strategy_name(strategy) != "MultiWorkerMirroredStrategy":
+            raise
+        first = (e.message or type(e).__name__).strip().splitlines()[0][:200]
+        raise WorkerLostError(
+            f"{worker_label()} stopped: another worker died or became unreachable ({type(e).__name__}: {first}); "
+            f"run every worker's command again to continue from the last saved epoch"
+        ) from e
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
