@@ -127,6 +127,11 @@ def test_kerashub_preset_carries_its_normalisation():
     np.testing.assert_allclose(scaled, 1.0, atol=1e-5)  # mean = std = 0.5 on [0, 1]
 
 
+def test_tfhub_feature_vector_takes_its_own_input_size(tfhub_feature_vector):
+    model = tfxfer.build_image_classifier(f"tfhub:{tfhub_feature_vector}", 2)
+    assert model.input_shape == (None, 32, 32, 3)  # traced for 32x32, not the 224 fallback
+
+
 def test_unknown_names_are_user_errors():
     with pytest.raises(TfxferError, match="accepted: .*ResNet50"):
         tfxfer.build_image_classifier("keras:ResNet51", 2)

@@ -112,8 +112,8 @@ def main(argv=None) -> int:
         max_train_examples=args.train_examples or None, sequence_length=args.sequence_length, pooling="mean",
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, unfreeze="all", batch_size=32,
         mixed_precision=not args.no_mixed_precision, early_stopping_patience=0,
-        export_dir=args.export_dir, name="rotten_tomatoes",
-        output=f"runs/rotten_tomatoes-{time.strftime('%Y%m%d-%H%M%S')}", seed=args.seed,
+        # No --output: an unfinished quickstart (killed, a closed laptop) is continued.
+        export_dir=args.export_dir, name="rotten_tomatoes", seed=args.seed,
     )
     result = run(config)
 

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from tfxfer.checkpoints import Checkpoints, EpochCheckpoint, RunState
-from tfxfer.distribution import prepare_model, select_strategy  # noqa: F401 - re-exported
+from tfxfer.distribution import prepare_model
 from tfxfer.freezing import set_trainable
 
 log = logging.getLogger("tfxfer")

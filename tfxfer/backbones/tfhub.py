@@ -138,8 +138,10 @@ def _takes_training(fn) -> bool:
 
 
 def _fixed_image_size(layer: SavedModelLayer):
-    call = layer._loaded if callable(layer._loaded) else None
-    specs = getattr(call, "concrete_functions", None) or []
+    """The (height, width) a feature-vector SavedModel was traced for, if it fixes one."""
+    if not callable(layer._loaded):
+        return None
+    specs = getattr(_restored_call(layer._loaded), "concrete_functions", None) or []
     for concrete in specs:
         args = concrete.structured_input_signature[0]
         if args and isinstance(args[0], tf.TensorSpec) and args[0].shape.rank == 4:
