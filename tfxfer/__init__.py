@@ -27,6 +27,7 @@ _LAZY = {
     "fine_tune": "tfxfer.training",
     "select_strategy": "tfxfer.distribution",
     "export_saved_model": "tfxfer.export",
+    "evaluate_saved_model": "tfxfer.evaluate",
     "load_image_data": "tfxfer.data",
     "load_text_data": "tfxfer.data",
     "TfxferError": "tfxfer.errors",

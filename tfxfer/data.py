@@ -448,6 +448,16 @@ def read_text_splits(
     return Splits(examples, val_examples, test_examples, class_names)
 
 
+def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: str = "text",
+                  label_column: str = "label") -> Examples:
+    """One labelled set to score a trained model on (an image folder or a text file); a
+    label outside ``class_names`` is an error naming it."""
+    if task == "image":
+        examples, _, _unreadable = _image_examples(spec, "data", class_names)
+        return examples
+    return _text_examples(spec, "data", text_column, label_column, class_names)[0]
+
+
 def _text_pipeline(examples: Examples, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((examples.inputs, examples.labels))
     if shuffle:

@@ -1,4 +1,5 @@
-"""Scores of a classifier on a labelled dataset: loss, accuracy, confusion matrix."""
+"""Scores of a classifier on a labelled dataset: loss, accuracy, per-class precision, recall
+and F1, the confusion matrix, the most confused pairs and the worst-predicted examples."""
 
 from __future__ import annotations
 
@@ -24,13 +25,39 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int
 
 
 def score(model: keras.Model, ds: tf.data.Dataset, class_names: list[str]) -> dict:
-    """``{"accuracy", "loss", "examples", "confusion_matrix"}`` of ``model`` on ``ds``."""
+    """:func:`classification_report` of ``model`` on a batched ``(inputs, label)`` dataset."""
     probabilities, labels = predict_with_labels(model, ds)
+    return classification_report(probabilities, labels, class_names)
+
+
+def classification_report(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
+    """Accuracy, macro-F1, per-class scores, confusion matrix and most-confused pairs."""
     predicted = probabilities.argmax(axis=-1)
+    matrix = confusion_matrix(labels, predicted, len(class_names))
+    per_class = {}
+    for i, name in enumerate(class_names):
+        true_positive = int(matrix[i, i])
+        predicted_as, actual = int(matrix[:, i].sum()), int(matrix[i, :].sum())
+        precision = true_positive / predicted_as if predicted_as else 0.0
+        recall = true_positive / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+    present = [name for name in class_names if per_class[name]["support"]]
+    pairs = [(int(matrix[i, j]), class_names[i], class_names[j])
+             for i in range(len(class_names)) for j in range(len(class_names)) if i != j and matrix[i, j]]
     picked = probabilities[np.arange(len(labels)), labels]
     return {
-        "accuracy": float(np.mean(predicted == labels)) if len(labels) else None,
-        "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if len(labels) else None,
         "examples": int(len(labels)),
-        "confusion_matrix": confusion_matrix(labels, predicted, len(class_names)).tolist(),
+        "accuracy": float(np.mean(predicted == labels)) if len(labels) else None,
+        "macro_f1": float(np.mean([per_class[n]["f1"] for n in present])) if present else None,
+        "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if len(labels) else None,
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+        "most_confused": [{"true": t, "predicted": p, "count": c} for c, t, p in sorted(pairs, reverse=True)[:5]],
     }
+
+
+def worst_predictions(probabilities: np.ndarray, labels: np.ndarray, count: int = 16) -> np.ndarray:
+    """Indices of the examples whose true class got the lowest probability, worst first."""
+    picked = probabilities[np.arange(len(labels)), labels]
+    return np.argsort(picked, kind="stable")[:count]
