@@ -49,8 +49,6 @@ class Datasets:
     class_names: list[str]
     num_examples: dict[str, int]
     skipped: dict[str, list[str]] = field(default_factory=dict)
-    val_labels: np.ndarray | None = None
-    test_labels: np.ndarray | None = None
 
 
 def is_tfds(spec: str) -> bool:
@@ -272,8 +270,6 @@ def _datasets(splits: Splits, pipeline) -> Datasets:
         num_examples={"train": len(splits.train), "val": len(splits.val),
                       "test": len(splits.test) if splits.test else 0},
         skipped=splits.skipped,
-        val_labels=splits.val.labels,
-        test_labels=splits.test.labels if splits.test else None,
     )
 
 
