@@ -26,15 +26,11 @@ from tfxfer.errors import TfxferError
 
 
 def _predict(serve, task: str, inputs: list[str], batch_size: int) -> np.ndarray:
-    import tensorflow as tf
+    from tfxfer.predict import serve_in_batches
 
-    key = "text" if task == "text" else "image_bytes"
-    out = []
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[start:start + batch_size]
-        fed = batch if task == "text" else [Path(p).read_bytes() for p in batch]
-        out.append(serve(**{key: tf.constant(fed)})["probabilities"].numpy())
-    return np.concatenate(out)
+    fed = inputs if task == "text" else [Path(p).read_bytes() for p in inputs]
+    return np.concatenate([out["probabilities"].numpy()
+                           for _, out in serve_in_batches(serve, task, fed, batch_size, inputs)])
 
 
 def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *, text_column: str = "text",

@@ -41,6 +41,23 @@ def load_servable(model_dir: str):
     return tf.saved_model.load(str(path)).signatures["serving_default"], task
 
 
+def serve_in_batches(serve, task: str, fed: list, batch_size: int, names: list[str]):
+    """Yields (index of the batch's first input, the signature's outputs) over ``fed`` (texts,
+    or encoded image bytes); an image that cannot be decoded is a TfxferError naming its batch."""
+    import tensorflow as tf
+
+    key = "text" if task == "text" else "image_bytes"
+    for start in range(0, len(fed), batch_size):
+        batch = fed[start:start + batch_size]
+        try:
+            yield start, serve(**{key: tf.constant(batch)})
+        except tf.errors.InvalidArgumentError as e:
+            if task == "image":
+                raise TfxferError(f"an image in {', '.join(names[start:start + len(batch)])} cannot be decoded "
+                                  f"(JPEG, PNG, GIF or BMP accepted)") from e
+            raise
+
+
 def _read_inputs(args, task: str) -> tuple[list[str], list]:
     """(what to print as "input", what to feed) for each input."""
     if task == "text":
@@ -72,19 +89,8 @@ def main(argv=None) -> int:
     shown, fed = _read_inputs(args, task)
     if not fed:
         raise TfxferError("no inputs: pass image paths, texts, or --file")
-    import tensorflow as tf
-
-    key = "text" if task == "text" else "image_bytes"
-    for start in range(0, len(fed), args.batch_size):
-        batch = fed[start:start + args.batch_size]
-        try:
-            out = serve(**{key: tf.constant(batch)})
-        except tf.errors.InvalidArgumentError as e:
-            if task == "image":
-                raise TfxferError(f"an image in {', '.join(shown[start:start + len(batch)])} cannot be decoded "
-                                  f"(JPEG, PNG, GIF or BMP accepted)") from e
-            raise
-        for i, name in enumerate(shown[start:start + len(batch)]):
+    for start, out in serve_in_batches(serve, task, fed, args.batch_size, shown):
+        for i, name in enumerate(shown[start:start + len(out["class_id"])]):
             print(json.dumps({
                 "input": name,
                 "class_name": out["class_name"][i].numpy().decode("utf-8"),

@@ -84,12 +84,14 @@ def _comparable(config: dict) -> dict:
     return {k: v for k, v in config.items() if k not in ("output",)}
 
 
+def _saved_config(run_dir: Path) -> dict | None:
+    saved = run_dir / "config.yaml"
+    return _comparable(yaml.safe_load(saved.read_text()) or {}) if saved.exists() else None
+
+
 def _unfinished(run_dir: Path, config: TrainConfig) -> bool:
     """Whether ``run_dir`` holds an unfinished run of this very configuration."""
-    saved = run_dir / "config.yaml"
-    if not saved.exists() or (run_dir / "metrics.json").exists():
-        return False
-    return _comparable(yaml.safe_load(saved.read_text()) or {}) == _comparable(config.to_dict())
+    return not (run_dir / "metrics.json").exists() and _saved_config(run_dir) == _comparable(config.to_dict())
 
 
 def choose_run_dir(config: TrainConfig) -> tuple[Path, bool]:
@@ -106,8 +108,8 @@ def choose_run_dir(config: TrainConfig) -> tuple[Path, bool]:
             return run_dir, True
         if (run_dir / "metrics.json").exists():
             raise TfxferError(f"--output {run_dir} holds a finished run: pass another --output or remove it")
-        if (run_dir / "config.yaml").exists():
-            old = _comparable(yaml.safe_load((run_dir / "config.yaml").read_text()) or {})
+        old = _saved_config(run_dir)
+        if old is not None:
             changed = sorted(k for k, v in _comparable(config.to_dict()).items() if old.get(k) != v)
             raise TfxferError(f"--output {run_dir} holds an unfinished run with other settings "
                               f"({', '.join(changed)}): pass another --output or remove it")
@@ -168,7 +170,6 @@ def run(config: TrainConfig) -> RunResult:
         config.save(run_dir / "config.yaml")
     if resuming:
         print(f"continuing the unfinished run in {run_dir}")
-    task = "text" if config.task == "text" else "image"
     scale = float(replicas)
     train_ds, val_ds = datasets.train, datasets.val
     if replicas > 1:
@@ -182,8 +183,8 @@ def run(config: TrainConfig) -> RunResult:
         fit = fine_tune(
             model, train_ds, val_ds, epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
             unfreeze=config.unfreeze,
-            learning_rate=(config.learning_rate or default_rate(task, 1)) * scale,
-            fine_tune_learning_rate=(config.fine_tune_learning_rate or default_rate(task, 2)) * scale,
+            learning_rate=(config.learning_rate or default_rate(config.task, 1)) * scale,
+            fine_tune_learning_rate=(config.fine_tune_learning_rate or default_rate(config.task, 2)) * scale,
             early_stopping_patience=config.early_stopping_patience, run_dir=out_dir,
             checkpoints=Checkpoints(run_dir / "checkpoints", writer=chief),
         )

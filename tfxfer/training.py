@@ -159,8 +159,8 @@ def fine_tune(
         result.history["val_accuracy"]
     """
     task = "text" if is_text_model(model) else "image"
-    learning_rate = learning_rate or _DEFAULTS[task]["learning_rate"]
-    fine_tune_learning_rate = fine_tune_learning_rate or _DEFAULTS[task]["fine_tune_learning_rate"]
+    learning_rate = learning_rate or default_rate(task, 1)
+    fine_tune_learning_rate = fine_tune_learning_rate or default_rate(task, 2)
     run_dir = Path(run_dir) if run_dir is not None else None
     steps = _steps(train)
     result = FitResult()
