@@ -14,6 +14,24 @@ FAST = ["--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", 
         "--image-size", "32", "--batch-size", "8"]
 
 
+def tensorboard_hparams(log_dir: Path) -> tuple[dict, dict]:
+    """(hyperparameters of the HParams session, final/* scalars) from a run's event files."""
+    import tensorflow as tf
+    from google.protobuf.json_format import MessageToDict
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    hparams, finals = {}, {}
+    for events in log_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "hparams":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+                    hparams.update(MessageToDict(data.session_start_info).get("hparams", {}))
+                elif value.tag.startswith("final/"):
+                    finals[value.tag] = float(tf.make_ndarray(value.tensor))
+    return hparams, finals
+
+
 def train(*args, tmp_path: Path):
     return run_cli("tfxfer.train", *args, "--output", str(tmp_path / "run"),
                    "--export-dir", str(tmp_path / "exported"))
@@ -38,9 +56,19 @@ def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
     history = (run / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch") and len(history) == 1 + 3
     assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
-    for png in ("training_curves.png", "confusion_matrix.png"):
-        data = (run / "plots" / png).read_bytes()
+    hparams, finals = tensorboard_hparams(run / "tensorboard")
+    assert {"epochs": 2.0, "fine_tune_epochs": 1.0, "backbone": "keras:MobileNetV3Small",
+            "learning_rate": "default", "cache_features": True}.items() <= hparams.items()
+    assert finals["final/val_accuracy"] == pytest.approx(metrics["val"]["accuracy"])
+    for png in ("plots/training_curves.png", "plots/confusion_matrix.png", "evaluation/confusion_matrix.png",
+                "evaluation/worst_examples.png"):
+        data = (run / png).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
+    report = json.loads((run / "evaluation" / "report.json").read_text())
+    assert report["confusion_matrix"] == metrics["val"]["confusion_matrix"]
+    assert len(report["worst_examples"]) == metrics["val"]["examples"] == 3  # all of them: fewer than 16
+    assert "macro-F1" in result.stdout and f"written to {run / 'evaluation'}" in result.stdout
+    assert not (run / "feature_cache").exists()  # removed once the run finished
     export = tmp_path / "exported" / "colours" / "1"
     assert (export / "saved_model.pb").exists()
     assert (export / "assets" / "labels.txt").read_text().split() == ["blue", "green", "red"]

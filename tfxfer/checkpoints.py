@@ -49,7 +49,9 @@ class Checkpoints:
             return None
         return state
 
-    def save(self, model: keras.Model, state: RunState) -> None:
+    def save(self, model: keras.Model, state: RunState, optimizer=None) -> None:
+        """Saves ``model``'s weights and ``optimizer``'s state (default: the model's own; the
+        head model's while the head trains on cached features)."""
         if not self.writer:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -59,7 +61,7 @@ class Checkpoints:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         model.save_weights(tmp / "model.weights.h5")
-        optimizer = getattr(model, "optimizer", None)
+        optimizer = optimizer or getattr(model, "optimizer", None)
         if optimizer is not None and optimizer.built:
             np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
         shutil.rmtree(target, ignore_errors=True)
@@ -111,18 +113,23 @@ def write_history_csv(history: dict[str, list[float]], path: Path) -> None:
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: append the logs to the history, save a checkpoint, rewrite history.csv."""
+    """After each epoch: append the logs and the training seconds so far to the history, save a
+    checkpoint of ``model`` (the whole model, also while only its head is being fit), rewrite
+    history.csv."""
 
-    def __init__(self, checkpoints: Checkpoints | None, state: RunState, phase: int, history_csv: Path | None):
+    def __init__(self, checkpoints: Checkpoints | None, state: RunState, phase: int, history_csv: Path | None,
+                 model: keras.Model, clock):
         super().__init__()
         self.checkpoints, self.state, self.phase, self.history_csv = checkpoints, state, phase, history_csv
+        self.whole_model, self.clock = model, clock
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
             self.state.history.setdefault(key, []).append(float(value))
         self.state.history.setdefault("phase", []).append(self.phase)
+        self.state.history.setdefault("seconds", []).append(round(self.clock(), 3))
         self.state.phase, self.state.epochs_done, self.state.phase_done = self.phase, epoch + 1, False
         if self.checkpoints is not None:
-            self.checkpoints.save(self.model, self.state)
+            self.checkpoints.save(self.whole_model, self.state, self.model.optimizer)
         if self.history_csv is not None:
             write_history_csv(self.state.history, self.history_csv)

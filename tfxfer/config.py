@@ -42,6 +42,8 @@ class TrainConfig:
     strategy: str = "auto"
     collective_timeout: float | None = 300.0  # multi-worker: seconds before a lost worker stops the rest
     mixed_precision: bool = False
+    cache_features: bool = True
+    jit_compile: bool = False
     output: str | None = None
     export_dir: str = "saved_models"
     name: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ log = logging.getLogger("tfxfer")
 AUTOTUNE = tf.data.AUTOTUNE
 # Decoded, resized training images are kept in memory when they take less than this.
 _IMAGE_CACHE_BYTES = 2 * 1024**3
+# Shuffle buffers: decoded images are large, texts small.
+_IMAGE_SHUFFLE_BUFFER = 10_000
+_TEXT_SHUFFLE_BUFFER = 100_000
 _TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 
 
@@ -41,7 +45,12 @@ class Examples:
 
 @dataclass
 class Datasets:
-    """What training needs: batched datasets of ``(inputs, label)`` and the class list."""
+    """What training needs: batched datasets of ``(inputs, label)`` and the class list.
+
+    Built from files, it also keeps the examples behind each split and how they are batched,
+    so that :func:`tfxfer.fine_tune` can train a head on cached backbone features in exactly
+    the order the images or texts would have come in (see :meth:`batch_like`).
+    """
 
     train: tf.data.Dataset
     val: tf.data.Dataset
@@ -49,6 +58,23 @@ class Datasets:
     class_names: list[str]
     num_examples: dict[str, int]
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    splits: Splits | None = None  # None for tfds: (streamed, no example list)
+    batch_size: int = 0
+    seed: int = 0
+    shuffle_buffer: int = 0
+    pipeline: Callable[[Examples, bool], tf.data.Dataset] | None = field(default=None, repr=False)
+
+    def examples(self, role: str) -> Examples | None:
+        return getattr(self.splits, role) if self.splits is not None else None
+
+    def in_order(self, role: str) -> tf.data.Dataset:
+        """Split ``role`` batched without shuffling: the order :meth:`batch_like` indexes."""
+        return self.pipeline(self.examples(role), False)
+
+    def batch_like(self, elements: tf.data.Dataset, role: str) -> tf.data.Dataset:
+        """Per-example ``elements`` (one per example of ``role``, in :meth:`in_order` order)
+        shuffled and batched exactly as split ``role`` is: same seed, buffer, batch size."""
+        return _batched(elements, self.batch_size, self.shuffle_buffer if role == "train" else 0, self.seed)
 
 
 def is_tfds(spec: str) -> bool:
@@ -169,8 +195,15 @@ def _image_pipeline(examples: Examples, image_size, batch_size: int, shuffle: bo
     )
     if len(examples) * image_size[0] * image_size[1] * 3 * 4 < _IMAGE_CACHE_BYTES:
         ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(min(len(examples), 10_000), seed=seed, reshuffle_each_iteration=True)
+    return _batched(ds, batch_size, min(len(examples), _IMAGE_SHUFFLE_BUFFER) if shuffle else 0, seed)
+
+
+def _batched(ds: tf.data.Dataset, batch_size: int, shuffle_buffer: int, seed: int) -> tf.data.Dataset:
+    """The one place examples are shuffled and batched, so that a dataset of cached features
+    built the same way (:meth:`Datasets.batch_like`) yields the same order: tf.data's shuffle
+    order depends only on the seed, the buffer size and the element count."""
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(AUTOTUNE)
 
 
@@ -217,9 +250,7 @@ def _tfds_pipeline(spec: str, role: str, default_split: str, image_size, batch_s
                 image = tf.image.grayscale_to_rgb(image)
             return tf.image.resize(image[..., :3], image_size, antialias=True), label
         ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
-    if shuffle:
-        ds = ds.shuffle(10_000, seed=seed)
-    return ds.batch(batch_size).prefetch(AUTOTUNE), class_names, count
+    return _batched(ds, batch_size, _IMAGE_SHUFFLE_BUFFER if shuffle else 0, seed), class_names, count
 
 
 @dataclass
@@ -261,7 +292,7 @@ def read_image_splits(
     return Splits(examples, val_examples, test_examples, class_names, skipped)
 
 
-def _datasets(splits: Splits, pipeline) -> Datasets:
+def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buffer: int) -> Datasets:
     return Datasets(
         train=pipeline(splits.train, True),
         val=pipeline(splits.val, False),
@@ -270,12 +301,15 @@ def _datasets(splits: Splits, pipeline) -> Datasets:
         num_examples={"train": len(splits.train), "val": len(splits.val),
                       "test": len(splits.test) if splits.test else 0},
         skipped=splits.skipped,
+        splits=splits, batch_size=batch_size, seed=seed,
+        shuffle_buffer=min(len(splits.train), shuffle_buffer), pipeline=pipeline,
     )
 
 
 def image_datasets(splits: Splits, image_size, batch_size: int = 32, seed: int = 0) -> Datasets:
     image_size = tuple(int(s) for s in image_size)
-    return _datasets(splits, lambda ex, shuffle: _image_pipeline(ex, image_size, batch_size, shuffle, seed))
+    return _datasets(splits, lambda ex, shuffle: _image_pipeline(ex, image_size, batch_size, shuffle, seed),
+                     batch_size, seed, _IMAGE_SHUFFLE_BUFFER)
 
 
 def _tfds_datasets(train, val, test, *, image_size, batch_size, val_split, seed) -> Datasets:
@@ -289,7 +323,8 @@ def _tfds_datasets(train, val, test, *, image_size, batch_size, val_split, seed)
     test_ds, n_test = None, 0
     if test:
         test_ds, _, n_test = _tfds_pipeline(test, "test", "test", image_size, batch_size, False, seed)
-    return Datasets(train_ds, val_ds, test_ds, class_names, {"train": n_train, "val": n_val, "test": n_test})
+    return Datasets(train_ds, val_ds, test_ds, class_names, {"train": n_train, "val": n_val, "test": n_test},
+                    batch_size=batch_size, seed=seed)
 
 
 def load_image_data(
@@ -456,13 +491,12 @@ def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: 
 
 def _text_pipeline(examples: Examples, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((examples.inputs, examples.labels))
-    if shuffle:
-        ds = ds.shuffle(min(len(examples), 100_000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(AUTOTUNE)
+    return _batched(ds, batch_size, min(len(examples), _TEXT_SHUFFLE_BUFFER) if shuffle else 0, seed)
 
 
 def text_datasets(splits: Splits, batch_size: int = 32, seed: int = 0) -> Datasets:
-    return _datasets(splits, lambda ex, shuffle: _text_pipeline(ex, batch_size, shuffle, seed))
+    return _datasets(splits, lambda ex, shuffle: _text_pipeline(ex, batch_size, shuffle, seed),
+                     batch_size, seed, _TEXT_SHUFFLE_BUFFER)
 
 
 def load_text_data(

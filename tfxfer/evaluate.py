@@ -43,9 +43,7 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
         report["accuracy"], report["per_class"]["cat"]["recall"]
     """
     from tfxfer.data import read_labelled
-    from tfxfer.evaluation import classification_report, worst_predictions
     from tfxfer.export import latest_version
-    from tfxfer.plots import plot_confusion_matrix
     from tfxfer.predict import load_servable
 
     version = latest_version(model_dir)
@@ -56,29 +54,42 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
     serve, task = load_servable(str(version))
     examples = read_labelled(data, class_names, task, text_column=text_column, label_column=label_column)
     probabilities = _predict(serve, task, examples.inputs, batch_size)
-    report = {"model": str(version), "data": str(data), "task": task,
-              **classification_report(probabilities, examples.labels, class_names)}
-    worst = worst_predictions(probabilities, examples.labels)
-    report["worst_examples"] = [
-        {"input": examples.inputs[i], "true": class_names[examples.labels[i]],
-         "predicted": class_names[int(probabilities[i].argmax())],
-         "true_probability": float(probabilities[i, examples.labels[i]])}
-        for i in worst
-    ]
     out = Path(output or Path("evaluations") / f"{version.parent.name}-v{version.name}")
+    return write_report(out, probabilities, examples.labels, class_names, task, examples.inputs,
+                        model=str(version), data=str(data))
+
+
+def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], task: str,
+                 inputs: list[str] | None = None, **header) -> dict:
+    """Scores ``probabilities`` against ``labels`` and writes the report files under ``out``;
+    returns the report. ``inputs`` (file paths or texts, in the same order) name the worst
+    examples; without them (tfds: data) that part is left out. Training writes its test (or
+    val) report through here too."""
+    from tfxfer.evaluation import classification_report, worst_predictions
+    from tfxfer.plots import plot_confusion_matrix
+
+    report = {**header, "task": task, **classification_report(probabilities, labels, class_names)}
+    report["worst_examples"] = [
+        {"input": inputs[i], "true": class_names[labels[i]],
+         "predicted": class_names[int(probabilities[i].argmax())],
+         "true_probability": float(probabilities[i, labels[i]])}
+        for i in (worst_predictions(probabilities, labels) if inputs is not None else [])
+    ]
     out.mkdir(parents=True, exist_ok=True)
+    report["output"] = str(out)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "confusion_matrix.json").write_text(json.dumps(
         {"classes": class_names, "rows_true_columns_predicted": report["confusion_matrix"]}, indent=2))
     plot_confusion_matrix(report["confusion_matrix"], class_names, out / "confusion_matrix.png")
-    if task == "image":
+    if not report["worst_examples"]:
+        pass
+    elif task == "image":
         _plot_examples(report["worst_examples"], out / "worst_examples.png")
     else:
         with open(out / "worst_examples.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["input", "true", "predicted", "true_probability"])
             writer.writeheader()
             writer.writerows(report["worst_examples"])
-    report["output"] = str(out)
     return report
 
 

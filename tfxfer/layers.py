@@ -48,8 +48,13 @@ class BackboneLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.inference_mode = inference_mode
+        self.jit_compile = False  # XLA for this part only (a text model's strings cannot compile)
 
     def call(self, x, training=None):
         if self.inference_mode or not self.backbone.trainable_weights:
             training = False
+        if self.jit_compile:  # called while Keras traces a step; nothing is kept on the layer
+            import tensorflow as tf
+
+            return tf.function(lambda inputs: self.backbone(inputs, training=training), jit_compile=True)(x)
         return self.backbone(x, training=training)

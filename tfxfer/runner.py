@@ -24,10 +24,12 @@ from tfxfer.checkpoints import Checkpoints
 from tfxfer.config import TrainConfig
 from tfxfer.distribution import is_chief, select_strategy, strategy_name, worker_label
 from tfxfer.errors import TfxferError, WorkerLostError
-from tfxfer.evaluation import score
+from tfxfer.evaluate import format_report, write_report
+from tfxfer.evaluation import classification_report, predict_with_labels
 from tfxfer.export import ensure_writable_dir, export_saved_model
 from tfxfer.freezing import set_trainable
-from tfxfer.plots import plot_confusion_matrix, plot_training_curves
+from tfxfer.hparams import write_hparams
+from tfxfer.plots import plot_training_curves
 from tfxfer.training import default_rate, fine_tune, set_mixed_precision
 
 log = logging.getLogger("tfxfer")
@@ -171,25 +173,21 @@ def run(config: TrainConfig) -> RunResult:
     if resuming:
         print(f"continuing the unfinished run in {run_dir}")
     scale = float(replicas)
-    train_ds, val_ds = datasets.train, datasets.val
-    if replicas > 1:
-        # Whole global batches only: a last, partial batch can leave a replica with no example,
-        # and TensorFlow's CPU convolution fails on an empty batch. The training set is
-        # reshuffled each epoch, so every example is still seen; the final scores below
-        # cover every validation example.
-        train_ds = _whole_batches(train_ds, global_batch)
-        val_ds = _whole_batches(val_ds, global_batch) if datasets.num_examples["val"] >= global_batch else None
     try:
+        # With several replicas fine_tune trains on whole global batches; the final scores
+        # below cover every validation example.
         fit = fine_tune(
-            model, train_ds, val_ds, epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
+            model, datasets, epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
             unfreeze=config.unfreeze,
             learning_rate=(config.learning_rate or default_rate(config.task, 1)) * scale,
             fine_tune_learning_rate=(config.fine_tune_learning_rate or default_rate(config.task, 2)) * scale,
             early_stopping_patience=config.early_stopping_patience, run_dir=out_dir,
             checkpoints=Checkpoints(run_dir / "checkpoints", writer=chief),
+            cache_features=config.cache_features, cache_dir=run_dir / "feature_cache" if chief else None,
+            jit_compile=config.jit_compile,
         )
-        val_scores = score(model, datasets.val, datasets.class_names)
-        test_scores = score(model, datasets.test, datasets.class_names) if datasets.test is not None else None
+        final_role = "test" if datasets.test is not None else "val"
+        predictions = {role: predict_with_labels(model, getattr(datasets, role)) for role in {"val", final_role}}
     except tf.errors.OpError as e:
         if strategy_name(strategy) != "MultiWorkerMirroredStrategy":
             raise
@@ -201,6 +199,8 @@ def run(config: TrainConfig) -> RunResult:
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+    val_scores = classification_report(*predictions["val"], datasets.class_names)
+    test_scores = classification_report(*predictions["test"], datasets.class_names) if "test" in predictions else None
     epochs_ran = fit.phase1_epochs + fit.phase2_epochs
     metrics = {
         "val": val_scores,
@@ -217,6 +217,8 @@ def run(config: TrainConfig) -> RunResult:
         "global_batch_size": global_batch,
         "learning_rate_scale": scale,
         "precision_policy": policy,
+        "cached_features": fit.cached_features,
+        "jit_compile": config.jit_compile,
         "weights_checksum": weights_checksum(model),
         "skipped_files": {k: v for k, v in datasets.skipped.items() if v},
     }
@@ -227,26 +229,27 @@ def run(config: TrainConfig) -> RunResult:
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     plot_training_curves(fit.history, plots / "training_curves.png", fit.phase1_epochs)
-    final = test_scores or val_scores
-    plot_confusion_matrix(final["confusion_matrix"], datasets.class_names, plots / "confusion_matrix.png",
-                          title=f"confusion matrix ({'test' if test_scores else 'val'})")
     export_path = export_saved_model(
         model, export_root, config.name, datasets.class_names,
         metadata={"backbone": config.backbone, "config": config.to_dict(),
                   "metrics": {k: metrics[k] for k in ("val", "test", "train_seconds")}},
     )
     metrics["export_path"] = str(export_path)
+    examples = datasets.examples(final_role)
+    report = write_report(run_dir / "evaluation", *predictions[final_role], datasets.class_names, config.task,
+                          examples.inputs if examples is not None else None, model=str(export_path),
+                          data=getattr(config, final_role) or f"the val split of {config.train}")
+    shutil.copyfile(run_dir / "evaluation" / "confusion_matrix.png", plots / "confusion_matrix.png")
+    write_hparams(run_dir / "tensorboard", run_dir.name, config, metrics)
     _write_json(run_dir / "metrics.json", metrics)  # last: its presence marks the run finished
+    shutil.rmtree(run_dir / "feature_cache", ignore_errors=True)  # only a resumed run could use it
+    print(format_report(report))
     print(f"val accuracy {val_scores['accuracy']:.4f}"
           + (f", test accuracy {test_scores['accuracy']:.4f}" if test_scores else "")
           + f"; trained in {fit.train_seconds:.1f}s")
     print(f"run directory: {run_dir}")
     print(f"exported: {export_path}")
     return RunResult(run_dir, export_path, metrics, model)
-
-
-def _whole_batches(ds, batch_size: int):
-    return ds.unbatch().batch(batch_size, drop_remainder=True).prefetch(-1)
 
 
 def weights_checksum(model: keras.Model) -> float:

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from tfxfer.cli import ArgumentParser, run_main
@@ -83,6 +84,8 @@ _CHECKS = {
     "strategy": _choice(*STRATEGIES),
     "collective_timeout": _float(0.0, 1e6),
     "mixed_precision": _bool,
+    "cache_features": _bool,
+    "jit_compile": _bool,
     "seed": _int(0),
 }
 
@@ -125,6 +128,11 @@ def build_parser() -> ArgumentParser:
                                                 "before the run stops (default 300)")
     p.add_argument("--mixed-precision", action="store_const", const=True,
                    help="bfloat16 compute (float16 on GPUs without bfloat16); probabilities stay float32")
+    p.add_argument("--cache-features", action=argparse.BooleanOptionalAction,
+                   help="phase 1: run the frozen backbone once and train the head on its cached output "
+                        "(default on; off by itself, with the reason, where a random layer precedes the head)")
+    p.add_argument("--jit-compile", action="store_const", const=True,
+                   help="XLA-compile the training step (text: everything after the tokenizer)")
     p.add_argument("--output", help="run directory (default runs/NAME-TIMESTAMP)")
     p.add_argument("--export-dir", help="where NAME/VERSION/ SavedModels go (default saved_models)")
     p.add_argument("--name", help="model name under --export-dir (default: from --train)")
