@@ -152,3 +152,52 @@ def test_cli_caches_by_default_and_says_so(tiny_images, tmp_path):
     off = run_cli(*args, "--no-cache-features", "--output", str(tmp_path / "run2"))
     assert off.returncode == 0, off.stderr[-3000:]
     assert json.loads((tmp_path / "run2" / "metrics.json").read_text())["cached_features"] is None
+
+
+class _Stop(Exception):
+    pass
+
+
+class _StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise _Stop
+
+
+def test_head_epochs_checkpoint_only_the_head_and_resume_from_it(tiny_images, tmp_path):
+    """While the head trains on cached features only the head changes: each epoch's checkpoint
+    holds the head (kilobytes), the whole model is written once, and a restart restores both."""
+    from tfxfer.checkpoints import Checkpoints
+
+    def build():
+        keras.utils.set_random_seed(0)
+        return tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, image_size=(32, 32), weights="none")
+
+    data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25)
+    checkpoints = Checkpoints(tmp_path / "checkpoints")
+    model = build()
+    with pytest.raises(_Stop):
+        tfxfer.fine_tune(model, data, epochs=3, fine_tune_epochs=1, checkpoints=checkpoints,
+                         callbacks=[_StopAfterFirstEpoch()], verbose=0)
+    saved = checkpoints.load()
+    assert saved.epochs_done == 1 and saved.phase == 1
+    files = {p.name: p.stat().st_size for p in (tmp_path / "checkpoints" / saved.checkpoint).iterdir()}
+    assert "model.weights.h5" not in files and files["head.npz"] < 20_000, files
+    assert (tmp_path / "checkpoints" / "base.weights.h5").stat().st_size > 1_000_000
+
+    fresh = build()
+    for w in fresh.weights:  # nothing of the original weights survives by accident
+        w.assign(np.zeros(w.shape, w.dtype))
+    checkpoints.restore_weights(fresh, saved, head=feature_cache.head_weights)
+    for a, b in zip(fresh.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    resumed = build()
+    result = tfxfer.fine_tune(resumed, data, epochs=3, fine_tune_epochs=1, checkpoints=checkpoints, verbose=0)
+    assert result.resumed_from_epoch == 1 and result.history["phase"] == [1, 1, 1, 2]
+    final = checkpoints.load()
+    weights_file = tmp_path / "checkpoints" / final.checkpoint / "model.weights.h5"
+    assert not (tmp_path / "checkpoints" / "base.weights.h5").exists()  # phase 2 saves whole models
+    # The weights file holds the weights once, not the optimizer's slots (kept in optimizer.npz).
+    parameter_bytes = sum(int(np.prod(w.shape)) * 4 for w in resumed.weights)
+    assert weights_file.stat().st_size < 1.2 * parameter_bytes
+    assert (weights_file.parent / "optimizer.npz").stat().st_size > parameter_bytes

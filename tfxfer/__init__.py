@@ -25,6 +25,7 @@ _LAZY = {
     "build_text_classifier": "tfxfer.builders",
     "set_trainable": "tfxfer.freezing",
     "fine_tune": "tfxfer.training",
+    "set_mixed_precision": "tfxfer.training",
     "select_strategy": "tfxfer.distribution",
     "export_saved_model": "tfxfer.export",
     "evaluate_saved_model": "tfxfer.evaluate",

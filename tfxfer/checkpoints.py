@@ -9,6 +9,7 @@ filesystem all workers share, as for Keras' own BackupAndRestore).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -30,6 +31,25 @@ class RunState:
     checkpoint: str = ""
 
 
+_BASE = "base.weights.h5"
+
+
+@contextlib.contextmanager
+def without_optimizer(model: keras.Model):
+    """Detaches the compiled optimizer while the model is saved: the model tracks it, so its
+    slot variables (two per trained weight for Adam/AdamW) would double or triple what a
+    SavedModel or a ``.weights.h5`` file holds. Checkpoints keep the optimizer apart."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        yield
+        return
+    del model.optimizer  # AutoTrackable drops the dependency on delete, not on `= None`
+    try:
+        yield
+    finally:
+        model.optimizer = optimizer
+
+
 class Checkpoints:
     """Saves and restores a :class:`RunState` and the model/optimizer it belongs to."""
 
@@ -45,13 +65,20 @@ class Checkpoints:
         if not self._state_file.exists():
             return None
         state = RunState(**json.loads(self._state_file.read_text()))
-        if not (self.directory / state.checkpoint / "model.weights.h5").exists():
+        saved = self.directory / state.checkpoint
+        if not ((saved / "model.weights.h5").exists()
+                or ((saved / "head.npz").exists() and (self.directory / _BASE).exists())):
             return None
         return state
 
-    def save(self, model: keras.Model, state: RunState, optimizer=None) -> None:
+    def save(self, model: keras.Model, state: RunState, optimizer=None, head=None) -> None:
         """Saves ``model``'s weights and ``optimizer``'s state (default: the model's own; the
-        head model's while the head trains on cached features)."""
+        head model's while the head trains on cached features).
+
+        ``head``: the only variables that changed since the phase began (a frozen backbone's
+        head). Then the whole model is written once (``base.weights.h5``) and each epoch only
+        these: for a BERT-base a head epoch saves kilobytes instead of 440 MB.
+        """
         if not self.writer:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -60,7 +87,16 @@ class Checkpoints:
         tmp = self.directory / f".{name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        model.save_weights(tmp / "model.weights.h5")
+        base = self.directory / _BASE
+        if head is None:
+            with without_optimizer(model):
+                model.save_weights(tmp / "model.weights.h5")
+        else:
+            if not base.exists():
+                with without_optimizer(model):
+                    model.save_weights(self.directory / f".{_BASE}")  # Keras wants the .weights.h5 suffix
+                os.replace(self.directory / f".{_BASE}", base)
+            np.savez(tmp / "head.npz", *[np.asarray(v.numpy()) for v in head])
         optimizer = optimizer or getattr(model, "optimizer", None)
         if optimizer is not None and optimizer.built:
             np.savez(tmp / "optimizer.npz", *[np.asarray(v.numpy()) for v in optimizer.variables])
@@ -71,9 +107,20 @@ class Checkpoints:
         for old in self.directory.glob("ckpt-*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
+        if head is None:
+            base.unlink(missing_ok=True)
 
-    def restore_weights(self, model: keras.Model, state: RunState) -> None:
-        model.load_weights(self.directory / state.checkpoint / "model.weights.h5")
+    def restore_weights(self, model: keras.Model, state: RunState, head=None) -> None:
+        """Loads the saved weights into ``model``; ``head(model)`` lists the variables a
+        head-only checkpoint holds (see :meth:`save`)."""
+        saved = self.directory / state.checkpoint
+        if (saved / "model.weights.h5").exists():
+            model.load_weights(saved / "model.weights.h5")
+            return
+        model.load_weights(self.directory / _BASE)
+        values = np.load(saved / "head.npz")
+        for i, variable in enumerate(head(model)):
+            variable.assign(values[f"arr_{i}"])
 
     def restore_optimizer(self, model: keras.Model, state: RunState) -> bool:
         path = self.directory / state.checkpoint / "optimizer.npz"
@@ -118,10 +165,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
     history.csv."""
 
     def __init__(self, checkpoints: Checkpoints | None, state: RunState, phase: int, history_csv: Path | None,
-                 model: keras.Model, clock):
+                 model: keras.Model, clock, head=None):
         super().__init__()
         self.checkpoints, self.state, self.phase, self.history_csv = checkpoints, state, phase, history_csv
-        self.whole_model, self.clock = model, clock
+        self.whole_model, self.clock, self.head = model, clock, head
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -130,6 +177,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.state.history.setdefault("seconds", []).append(round(self.clock(), 3))
         self.state.phase, self.state.epochs_done, self.state.phase_done = self.phase, epoch + 1, False
         if self.checkpoints is not None:
-            self.checkpoints.save(self.whole_model, self.state, self.model.optimizer)
+            self.checkpoints.save(self.whole_model, self.state, self.model.optimizer, self.head)
         if self.history_csv is not None:
             write_history_csv(self.state.history, self.history_csv)

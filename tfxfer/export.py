@@ -8,7 +8,6 @@ existing version is never overwritten.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -21,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfxfer.checkpoints import without_optimizer
 from tfxfer.errors import TfxferError
 from tfxfer.images import decode_batch
 
@@ -155,28 +155,13 @@ def export_saved_model(
         servable = _Servable(model, list(class_names), task)
         servable.labels_asset = tf.saved_model.Asset(str(labels_file))
         servable.info_asset = tf.saved_model.Asset(str(info_file))
-        with _without_optimizer(model):
+        with without_optimizer(model):
             tf.saved_model.save(servable, str(tmp), signatures={"serving_default": servable.serve})
         _check_written(tmp, model, task)
         return _rename_into_place(tmp, model_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _without_optimizer(model: keras.Model):
-    """Detaches the compiled optimizer while saving: the model tracks it, and its slot
-    variables (two per trained weight for Adam/AdamW) would triple the SavedModel's size."""
-    optimizer = getattr(model, "optimizer", None)
-    if optimizer is None:
-        yield
-        return
-    del model.optimizer  # AutoTrackable drops the dependency on delete, not on `= None`
-    try:
-        yield
-    finally:
-        model.optimizer = optimizer
 
 
 def _check_written(path: Path, model: keras.Model, task: str) -> None:

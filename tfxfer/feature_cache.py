@@ -65,6 +65,12 @@ def _input_in(model: keras.Model, layer: keras.layers.Layer):
     raise ValueError(f"layer {layer.name} is not part of {model.name}")
 
 
+def head_weights(model: keras.Model) -> list:
+    """The head's variables in the model (the head model's, in the same order)."""
+    names = {layer.name for layer in model.layers}
+    return [w for name in _HEAD_LAYERS if name in names for w in model.get_layer(name).weights]
+
+
 def _head_split(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """(features model: the model's inputs -> the head's input, head model: that -> outputs)."""
     names = {layer.name for layer in model.layers}

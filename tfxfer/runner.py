@@ -189,7 +189,9 @@ def run(config: TrainConfig) -> RunResult:
         final_role = "test" if datasets.test is not None else "val"
         predictions = {role: predict_with_labels(model, getattr(datasets, role)) for role in {"val", final_role}}
     except tf.errors.OpError as e:
-        if strategy_name(strategy) != "MultiWorkerMirroredStrategy":
+        # A lost peer surfaces as an unavailable, cancelled, aborted or timed-out collective;
+        # an invalid argument is a bug and keeps its traceback.
+        if strategy_name(strategy) != "MultiWorkerMirroredStrategy" or isinstance(e, tf.errors.InvalidArgumentError):
             raise
         first = (e.message or type(e).__name__).strip().splitlines()[0][:200]
         raise WorkerLostError(

@@ -152,6 +152,8 @@ def set_jit_compile(model: keras.Model, enabled: bool) -> bool:
 
 
 def _whole_batches(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """``ds`` re-batched without a last partial batch. (Asserting the known cardinality on
+    top changes the order multi-worker epochs see: measured, so Keras counts steps itself.)"""
     return ds.unbatch().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -258,7 +260,7 @@ def fine_tune(
     saved = checkpoints.load() if checkpoints is not None else None
     state = saved or RunState()
     if saved is not None:
-        checkpoints.restore_weights(model, saved)
+        checkpoints.restore_weights(model, saved, head=feature_cache.head_weights)
         result.resumed_from_epoch = saved.epochs_done
         log.info("resuming from %s: phase %d, %d epoch(s) done%s", checkpoints.directory, saved.phase,
                  saved.epochs_done, " (phase finished)" if saved.phase_done else "")
@@ -282,20 +284,22 @@ def fine_tune(
             log.info("phase %d: %d epochs, backbone %s, %d trainable parameters, learning rate %g",
                      phase, n_epochs, mode, result.trainable_params[f"phase{phase}"], rate)
             fit = _Fit(model, train, val, jit_model)
-            if phase == 1:
-                cached = _cached_phase(model, data, val, cache_features, cache_dir)
-                if cached is not None:
-                    # A head step costs about a millisecond: many steps per call keep Keras'
-                    # per-step overhead from dominating (same arithmetic, same order).
-                    fit = _Fit(cached.head, cached.train, cached.val, False, steps_per_execution=32)
-                    result.cached_features = {"key": cached.key, "reused": cached.reused,
-                                              "seconds": round(cached.seconds, 3)}
+            cached = _cached_phase(model, data, val, cache_features, cache_dir) if phase == 1 else None
+            if cached is not None:
+                # A head step costs about a millisecond: many steps per call keep Keras'
+                # per-step overhead from dominating (same arithmetic, same order). Keras 3's
+                # multi-step loop fails on multi-worker iterators ("while/cond/Placeholder").
+                multi_worker = isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                fit = _Fit(cached.head, cached.train, cached.val, False, steps_per_execution=1 if multi_worker else 32)
+                result.cached_features = {"key": cached.key, "reused": cached.reused,
+                                          "seconds": round(cached.seconds, 3)}
             total_steps = steps * n_epochs if steps else None
             fit.compile(lambda rate=rate, total_steps=total_steps: make_optimizer(task, rate, total_steps))
             if resuming and not checkpoints.restore_optimizer(fit.model, state):
                 log.warning("optimizer state not restored; phase %d goes on with a fresh optimizer", phase)
+            # While only the head changes, checkpoints hold only the head (see Checkpoints.save).
             epoch_end = EpochCheckpoint(checkpoints, state, phase, run_dir / "history.csv" if run_dir else None,
-                                        model, clock)
+                                        model, clock, head=feature_cache.head_weights(model) if cached else None)
             fit.model.fit(
                 fit.train, validation_data=fit.val, initial_epoch=state.epochs_done,
                 epochs=state.phase_start + n_epochs, verbose=verbose, shuffle=False,  # the data shuffles itself
