@@ -20,11 +20,11 @@ quickstart: install
 	$(PYTHON) -m tfxfer.quickstart
 
 test: install-test data
-	$(PYTHON) -m ruff check tfxfer tests
+	$(PYTHON) -m ruff check tfxfer tests benchmarks
 	$(PYTHON) -m pytest -q --durations=10
 
 test-fast: install-test
 	$(PYTHON) -m pytest -q -m "not slow"
 
 lint:
-	$(PYTHON) -m ruff check tfxfer tests
+	$(PYTHON) -m ruff check tfxfer tests benchmarks
