@@ -9,7 +9,6 @@ from its test split. Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +42,7 @@ def text_split(train_size: int, heldout_size: int, seed: int) -> tuple[Path, Pat
     train = _stratified_pick(labels, rest, train_size, rng)
     target.mkdir(parents=True, exist_ok=True)
     for path, idx in ((train_csv, train), (heldout_csv, heldout)):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["text", "label"])
-            writer.writerows(rows[i] for i in rng.permutation(idx))
-        tmp.replace(path)
+        demo_data.write_labelled_csv(path, (rows[i] for i in rng.permutation(idx)))
     return train_csv, heldout_csv
 
 

@@ -117,6 +117,17 @@ def rotten_tomatoes_csv() -> Path:
     return _extract_atomically(target_dir, fill) / "reviews.csv"
 
 
+def write_labelled_csv(path: Path, rows) -> Path:
+    """(text, label) rows -> ``path`` as a CSV with a text,label header, replaced atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
 def efficientnet_lite0_dir() -> Path:
     """The EfficientNet-Lite0 ImageNet checkpoint (timm format) in ``../shared/assets``."""
     path = SHARED_ASSETS / "efficientnet_lite0_imagenet"

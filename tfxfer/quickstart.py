@@ -52,6 +52,7 @@ def write_split(source: Path, target: Path, test_fraction: float, seed: int) -> 
     """A seeded, stratified train/test split of ``source`` as two CSVs under ``target``."""
     import numpy as np
 
+    from tfxfer import demo_data
     from tfxfer.data import stratified_split
 
     train_csv, test_csv = target / "train.csv", target / "test.csv"
@@ -62,12 +63,7 @@ def write_split(source: Path, target: Path, test_fraction: float, seed: int) -> 
     train_idx, test_idx = stratified_split(labels, test_fraction, seed)
     target.mkdir(parents=True, exist_ok=True)
     for path, idx in ((train_csv, train_idx), (test_csv, test_idx)):
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["text", "label"])
-            writer.writerows(rows[i] for i in idx)
-        tmp.replace(path)
+        demo_data.write_labelled_csv(path, (rows[i] for i in idx))
     return train_csv, test_csv
 
 
