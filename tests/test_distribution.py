@@ -100,9 +100,9 @@ def _history_losses(run_dir: Path) -> list[float]:
     return [float(row.split(",")[header.index("loss")]) for row in lines[1:]]
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_multi_worker_training_matches_one_process(workers, tiny_images, tmp_path):
-    per_replica = 4
+def test_multi_worker_training_matches_one_process(tiny_images, tmp_path):
+    # Two workers (three passed the same test; left out to keep CI within its time).
+    workers, per_replica = 2, 4
     # --val: all 24 images train, so that 2 and 3 workers (global batches 8 and 12) and one
     # process take the same steps: several replicas drop a last partial batch, one does not.
     common = [*FAST, "--train", str(tiny_images), "--val", str(tiny_images), "--epochs", "2", "--fine-tune-epochs", "1", "--unfreeze", "3",

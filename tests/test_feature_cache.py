@@ -29,10 +29,11 @@ def _phase1(build, data_fn, cache: bool, epochs: int = 3, **kwargs):
     return model, result
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_cached_head_matches_uncached_image(fashion_mnist, dropout):
+def test_cached_head_matches_uncached_image(fashion_mnist):
     """EfficientNet-Lite0 (real ImageNet weights) on Fashion-MNIST: the head trained on cached
-    features equals the head trained through the frozen backbone, epoch by epoch."""
+    features equals the head trained through the frozen backbone, epoch by epoch, dropout's
+    random masks included."""
+    dropout = 0.3
     def build():
         return tfxfer.build_image_classifier(f"kerashub:{EFFICIENTNET_LITE0}", 4, dropout=dropout,
                                              image_size=(64, 64))

@@ -168,12 +168,18 @@ def test_bad_data_and_backbones_exit_2(tiny_images, tmp_path):
         (["--train", str(tiny_images), "--backbone", "tfhub:/no/such/model"], "--weights 'none' does not apply"),
         (["--train", str(tiny_images), "--export-dir", str(not_a_dir / "sub")], "is not a writable directory"),
     ]
-    for args, expected in cases:
-        result = run_cli("tfxfer.train", *FAST, *args, "--output", str(tmp_path / "run"),
-                         *([] if "--export-dir" in args else ["--export-dir", str(tmp_path / "exported")]))
+    def attempt(i, args):  # each case its own process and run directory, three at a time
+        return run_cli("tfxfer.train", *FAST, *args, "--output", str(tmp_path / f"run{i}"),
+                       *([] if "--export-dir" in args else ["--export-dir", str(tmp_path / "exported")]))
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(attempt, range(len(cases)), [args for args, _ in cases]))
+    for i, ((args, expected), result) in enumerate(zip(cases, results, strict=True)):
         assert result.returncode == 2, (args, result.stderr[-2000:])
         assert expected in error_line(result), (args, error_line(result))
-        assert not (tmp_path / "run" / "metrics.json").exists()
+        assert not (tmp_path / f"run{i}" / "metrics.json").exists()
     assert not list((tmp_path / "exported").rglob("saved_model.pb")) if (tmp_path / "exported").exists() else True
 
 

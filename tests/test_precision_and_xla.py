@@ -64,7 +64,7 @@ def test_xla_image_model_trains_like_without_it(tiny_images):
         keras.utils.set_random_seed(3)
         model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
         data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25, seed=2)
-        result = tfxfer.fine_tune(model, data, epochs=1, fine_tune_epochs=2, jit_compile=jit,
+        result = tfxfer.fine_tune(model, data, epochs=1, fine_tune_epochs=1, jit_compile=jit,
                                   early_stopping_patience=0, verbose=0)
         return model, result
 
