@@ -24,12 +24,6 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int
     return matrix
 
 
-def score(model: keras.Model, ds: tf.data.Dataset, class_names: list[str]) -> dict:
-    """:func:`classification_report` of ``model`` on a batched ``(inputs, label)`` dataset."""
-    probabilities, labels = predict_with_labels(model, ds)
-    return classification_report(probabilities, labels, class_names)
-
-
 def classification_report(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
     """Accuracy, macro-F1, per-class scores, confusion matrix and most-confused pairs."""
     predicted = probabilities.argmax(axis=-1)

@@ -254,6 +254,8 @@ def fine_tune(
     run_dir = Path(run_dir) if run_dir is not None else None
     train, val, data = _inputs(model, train, val)
     steps = _steps(train)
+    if steps is None and data is not None and data.batch_size:  # re-batched for several replicas
+        steps = data.num_examples["train"] // data.batch_size or None
     result = FitResult()
     started = time.perf_counter()
 
