@@ -182,7 +182,7 @@ def cache_key(extractor: keras.Model, data: Datasets) -> str:
     return digest.hexdigest()[:24]
 
 
-def _extract(extractor: keras.Model, ds: tf.data.Dataset, count: int, out: np.ndarray | None, path: Path | None):
+def _extract(extractor: keras.Model, ds: tf.data.Dataset, count: int, path: Path | None):
     """Features of every example of ``ds`` (unshuffled), written into a new array or .npy file."""
     forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
     array, at = None, 0
@@ -241,7 +241,7 @@ def cached_head(model: keras.Model, data: Datasets, directory: str | Path | None
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         for role in roles:
-            features[role] = _extract(extractor, data.in_order(role), data.num_examples[role], None,
+            features[role] = _extract(extractor, data.in_order(role), data.num_examples[role],
                                       tmp / f"{role}.npy" if tmp else None)
         if tmp is not None:
             (tmp / "info.json").write_text(json.dumps(
