@@ -81,11 +81,9 @@ def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class
     (out / "confusion_matrix.json").write_text(json.dumps(
         {"classes": class_names, "rows_true_columns_predicted": report["confusion_matrix"]}, indent=2))
     plot_confusion_matrix(report["confusion_matrix"], class_names, out / "confusion_matrix.png")
-    if not report["worst_examples"]:
-        pass
-    elif task == "image":
+    if report["worst_examples"] and task == "image":
         _plot_examples(report["worst_examples"], out / "worst_examples.png")
-    else:
+    elif report["worst_examples"]:
         with open(out / "worst_examples.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["input", "true", "predicted", "true_probability"])
             writer.writeheader()

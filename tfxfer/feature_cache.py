@@ -65,17 +65,21 @@ def _input_in(model: keras.Model, layer: keras.layers.Layer):
     raise ValueError(f"layer {layer.name} is not part of {model.name}")
 
 
+def _head_layers(model: keras.Model) -> list:
+    """The layers of tfxfer's head present in ``model``, input side first."""
+    names = {layer.name for layer in model.layers}
+    return [model.get_layer(name) for name in _HEAD_LAYERS if name in names]
+
+
 def head_weights(model: keras.Model) -> list:
     """The head's variables in the model (the head model's, in the same order)."""
-    names = {layer.name for layer in model.layers}
-    return [w for name in _HEAD_LAYERS if name in names for w in model.get_layer(name).weights]
+    return [w for layer in _head_layers(model) for w in layer.weights]
 
 
 def _head_split(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """(features model: the model's inputs -> the head's input, head model: that -> outputs)."""
-    names = {layer.name for layer in model.layers}
-    head_layers = [model.get_layer(name) for name in _HEAD_LAYERS if name in names]
-    if "classifier" not in names or head_layers[-1] is not model.layers[-1]:
+    head_layers = _head_layers(model)
+    if not head_layers or head_layers[-1].name != "classifier" or head_layers[-1] is not model.layers[-1]:
         raise ValueError("the model does not end in tfxfer's head (a 'classifier' Dense layer)")
     features_at = _input_in(model, head_layers[0])
     extractor = keras.Model(model.inputs, features_at, name="features")
