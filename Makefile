@@ -3,7 +3,7 @@ PYTHON ?= python3
 export KERAS_BACKEND := tensorflow
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install install-test data quickstart test test-fast lint
+.PHONY: install install-test data deps-check quickstart test test-fast lint
 
 install:
 	$(PYTHON) -m pip install --quiet -c constraints.txt -e .
@@ -17,14 +17,18 @@ data:
 		{ apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }
 
 quickstart: install
-	$(PYTHON) -m tfxfer.quickstart
+	$(PYTHON) -m tfxfer.quickstart $(QUICKSTART_ARGS)
 
-test: install-test data
+test: install-test data deps-check
 	$(PYTHON) -m ruff check tfxfer tests benchmarks
 	$(PYTHON) -m pytest -q --durations=10
 
 test-fast: install-test
 	$(PYTHON) -m pytest -q -m "not slow"
+
+# Fails on a module imported but not declared in setup.cfg, or declared but unused (pyproject.toml).
+deps-check: install-test
+	$(PYTHON) -m fawltydeps --check
 
 lint:
 	$(PYTHON) -m ruff check tfxfer tests benchmarks

@@ -45,7 +45,7 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell(name):
     assert "OFFLINE = False" in parameters.source.splitlines()[0], parameters.source
     assert nb.metadata["kernelspec"]["name"] == "python3"
     install = next(cell for cell in nb.cells if cell.cell_type == "code")
-    assert '"google.colab" in sys.modules' in install.source and "%pip install -q tfxfer" in install.source
+    assert '"google.colab" in sys.modules' in install.source and '"pip", "install", "-q", "tfxfer"' in install.source
 
 
 def _execute(name: str, tmp_path: Path, monkeypatch, **parameters) -> tuple[nbformat.NotebookNode, float]:
