@@ -90,7 +90,7 @@ def test_mirrored_strategy_trains_a_raw_string_text_model(sentiment_csvs, tiny_p
     _assert_parity(_mirrored("text", sentiment_csvs["train"], str(tiny_preset)), phase1_epochs=2, phase1_tolerance=3e-2)
 
 
-FAST = ["--task", "image", "--backbone", f"kerashub:{EFFICIENTNET_LITE0}", "--image-size", "32",
+FAST = ["--task", "image", "--recipe", "fixed", "--backbone", f"kerashub:{EFFICIENTNET_LITE0}", "--image-size", "32",
         "--dropout", "0", "--early-stopping-patience", "0", "--seed", "1"]
 
 

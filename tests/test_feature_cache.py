@@ -141,7 +141,7 @@ def test_random_layer_before_the_head_turns_caching_off(tiny_images, caplog):
 
 def test_cli_caches_by_default_and_says_so(tiny_images, tmp_path):
     args = ["tfxfer.train", "--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
-            "--train", str(tiny_images), "--image-size", "32", "--epochs", "2", "--batch-size", "8",
+            "--train", str(tiny_images), "--image-size", "32", "--epochs", "2", "--fine-tune-epochs", "0", "--batch-size", "8",
             "--export-dir", str(tmp_path / "models")]
     result = run_cli(*args, "--output", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]

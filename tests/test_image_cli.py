@@ -10,8 +10,9 @@ import yaml
 
 from tests.conftest import error_line, run_cli, write_image
 
+# --recipe fixed: these tests are about the CLI, not the recipe's choices (tests/test_recipe.py).
 FAST = ["--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
-        "--image-size", "32", "--batch-size", "8"]
+        "--image-size", "32", "--batch-size", "8", "--recipe", "fixed"]
 
 
 def tensorboard_hparams(log_dir: Path) -> tuple[dict, dict]:
@@ -47,9 +48,12 @@ def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["epochs"] == 2  # the flag wins over the YAML file
     assert resolved["fine_tune_epochs"] == 1 and resolved["seed"] == 3
+    assert resolved["image_size"] == 32 and resolved["pooling"] == "avg"  # given, or the fixed recipe's
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["classes"] == ["blue", "green", "red"]
     assert metrics["epochs"] == {"phase1": 2, "phase2": 1}
+    assert metrics["recipe"]["epochs"] == {"value": 2, "why": "set by you", "set_by": "you"}
+    assert metrics["recipe"]["pooling"]["set_by"] == "recipe fixed"
     assert 0.0 <= metrics["val"]["accuracy"] <= 1.0 and metrics["val"]["loss"] > 0
     assert metrics["test"] is None and metrics["train_seconds"] > 0 and metrics["examples_per_second"] > 0
     assert metrics["trainable_params"]["phase2"] > metrics["trainable_params"]["phase1"]
@@ -58,7 +62,7 @@ def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
     assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
     hparams, finals = tensorboard_hparams(run / "tensorboard")
     assert {"epochs": 2.0, "fine_tune_epochs": 1.0, "backbone": "keras:MobileNetV3Small",
-            "learning_rate": "default", "cache_features": True}.items() <= hparams.items()
+            "learning_rate": 0.001, "cache_features": True}.items() <= hparams.items()  # resolved: no "default"
     assert finals["final/val_accuracy"] == pytest.approx(metrics["val"]["accuracy"])
     for png in ("plots/training_curves.png", "plots/confusion_matrix.png", "evaluation/confusion_matrix.png",
                 "evaluation/worst_examples.png"):

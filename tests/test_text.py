@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import error_line, run_cli
 
@@ -190,7 +191,7 @@ def test_cli_trains_with_empty_rows_left_out_and_predicts(tiny_preset, sentiment
     rows[20] = ("the cast was superb", "")
     train = write_csv(tmp_path / "train.csv", rows)  # data rows start on line 2
     result = run_cli("tfxfer.train", "--task", "text", "--backbone", f"kerashub:{tiny_preset}",
-                     "--train", str(train), "--val", str(sentiment_csvs["val"]), "--epochs", "1",
+                     "--train", str(train), "--val", str(sentiment_csvs["val"]), "--epochs", "1", "--recipe", "fixed",
                      "--sequence-length", "16", "--output", str(tmp_path / "run"),
                      "--export-dir", str(tmp_path / "models"), "--name", "reviews")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -226,6 +227,29 @@ def _bad_inputs(root, sentiment_csvs):
         (["--train", str(latin1)], "is not UTF-8 text: 1 line(s) hold other bytes, line 3"),
         (["--train", train, "--val", str(unseen_val)], "has label(s) never seen in training: mixed"),
     ]
+
+
+def test_a_run_with_no_tuning_flags_decides_prints_and_records_every_setting(tiny_preset, sentiment_csvs,
+                                                                            tmp_path):
+    from tfxfer.recipe import SETTINGS
+
+    result = run_cli("tfxfer.train", "--backbone", f"kerashub:{tiny_preset}", "--train", str(sentiment_csvs["train"]),
+                     "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "models"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    start = lines.index("recipe auto: the settings of this run, and why")
+    table = {line.split()[0]: line for line in lines[start + 1:start + 1 + len(SETTINGS["text"])]}
+    assert list(table) == list(SETTINGS["text"])
+    assert "tokens" in table["sequence_length"] and "set by you" not in result.stdout
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert resolved["task"] == "text"  # inferred from the .csv
+    assert all(resolved[name] is not None for name in SETTINGS["text"]), resolved
+    recipe = json.loads((tmp_path / "run" / "metrics.json").read_text())["recipe"]
+    assert {name: entry["value"] for name, entry in recipe.items()} == {n: resolved[n] for n in SETTINGS["text"]}
+    assert recipe["pooling"]["value"] == "cls" and recipe["pooling"]["set_by"] == "recipe auto"  # no modules.json
+    assert resolved["sequence_length"] % 8 == 0 and resolved["fine_tune_epochs"] >= 1
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs"]["phase2"] >= 1
 
 
 def test_cli_bad_data_is_one_line_and_status_2(tiny_preset, sentiment_csvs, tmp_path):
@@ -266,28 +290,32 @@ def _tfidf_baseline(train_csv, test_csv) -> float:
     return float(np.mean(classifier.predict(vectorizer.transform(test_texts)) == np.array(test_labels)))
 
 
-def _train_minilm(split, tmp_path, name, *extra) -> float:
+def _train_minilm(split, tmp_path, name, *extra) -> dict:
     from tfxfer import demo_data
 
-    result = run_cli("tfxfer.train", "--task", "text", "--backbone", f"kerashub:{demo_data.minilm_dir()}",
-                     "--train", str(split["train"]), "--test", str(split["test"]), "--sequence-length", "48",
-                     "--pooling", "mean", "--batch-size", "32", "--mixed-precision",
+    result = run_cli("tfxfer.train", "--backbone", f"kerashub:{demo_data.minilm_dir()}",
+                     "--train", str(split["train"]), "--test", str(split["test"]),
                      "--output", str(tmp_path / name), "--export-dir", str(tmp_path / "models"), "--name", name,
                      *extra, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads((tmp_path / name / "metrics.json").read_text())["test"]["accuracy"]
+    return json.loads((tmp_path / name / "metrics.json").read_text())
 
 
 @pytest.mark.slow
-def test_minilm_beats_tfidf_and_random_weights(rotten_tomatoes_split, tmp_path):
+def test_minilm_with_no_tuning_flags_beats_tfidf_and_random_weights(rotten_tomatoes_split, tmp_path):
+    """The recipe's defaults, given nothing but the data: what a new user gets."""
     started = time.perf_counter()
     baseline = _tfidf_baseline(rotten_tomatoes_split["train"], rotten_tomatoes_split["test"])
-    pretrained = _train_minilm(rotten_tomatoes_split, tmp_path, "pretrained", "--epochs", "2",
-                               "--fine-tune-epochs", "1", "--early-stopping-patience", "0")
+    zero_flags = _train_minilm(rotten_tomatoes_split, tmp_path, "zero_flags")
+    pretrained = zero_flags["test"]["accuracy"]
+    decided = {name: entry["value"] for name, entry in zero_flags["recipe"].items()}
+    assert decided["pooling"] == "mean"  # the sentence-transformers checkpoint says so
+    assert decided["fine_tune_epochs"] >= 1 and decided["sequence_length"] <= 128
+    # The same recipe on the same architecture from random weights: what pretraining is worth.
     random_weights = _train_minilm(rotten_tomatoes_split, tmp_path, "random", "--weights", "none",
-                                   "--epochs", "2", "--fine-tune-epochs", "1", "--early-stopping-patience", "0")
-    print(f"\nRotten Tomatoes held-out accuracy (1200 train / 500 test): MiniLM {pretrained:.3f}, "
-          f"same architecture from random weights {random_weights:.3f}, TF-IDF + logistic regression "
-          f"{baseline:.3f}; {time.perf_counter() - started:.0f}s")
+                                   "--fine-tune-epochs", "2")["test"]["accuracy"]
+    print(f"\nRotten Tomatoes held-out accuracy (1200 train / 500 test): MiniLM with no tuning flags "
+          f"{pretrained:.3f}, same architecture from random weights {random_weights:.3f}, TF-IDF + logistic "
+          f"regression {baseline:.3f}; {time.perf_counter() - started:.0f}s")
     assert pretrained >= baseline + 0.05
     assert pretrained >= random_weights + 0.1

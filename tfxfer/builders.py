@@ -13,7 +13,7 @@ from tfxfer.backbones import load_image_backbone, load_text_backbone
 from tfxfer.errors import TfxferError
 from tfxfer.freezing import set_trainable
 from tfxfer.heads import TEXT_POOLING, classification_head, pool_image_features, pool_text_features
-from tfxfer.layers import BackboneLayer
+from tfxfer.layers import BackboneLayer, TrimToLongest
 
 
 def _check_head_args(num_classes: int, dropout: float) -> None:
@@ -96,6 +96,8 @@ def build_text_classifier(
     resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
     inputs = keras.Input(shape=(), dtype="string", name="text")
     encoded = resolved.preprocessor(inputs)
+    mask_key = "input_mask" if resolved.family == "tfhub_bert" else "padding_mask"
+    encoded = TrimToLongest(mask_key, name="trim_padding")(encoded)
     holder = BackboneLayer(resolved.model, inference_mode=False, name="backbone")
     sequence, pooled, mask = _encode(resolved, holder, encoded)
     if pooling != "pooled":

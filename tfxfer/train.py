@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from tfxfer.cli import ArgumentParser, run_main
-from tfxfer.config import STRATEGIES, TrainConfig, field_names, load_yaml
+from tfxfer.config import RECIPES, STRATEGIES, TrainConfig, field_names, load_yaml
 from tfxfer.errors import TfxferError
 
 
@@ -69,6 +69,7 @@ def _bool(value):
 # One check per configuration key, shared by flags and --config YAML.
 _CHECKS = {
     "task": _choice("image", "text"),
+    "recipe": _choice(*RECIPES),
     "epochs": _int(0),
     "fine_tune_epochs": _int(0),
     "unfreeze": _unfreeze,
@@ -97,7 +98,8 @@ def build_parser() -> ArgumentParser:
         argument_default=None,
     )
     p.add_argument("--config", help="YAML file whose keys mirror these flags (fine_tune_epochs: 2); flags win")
-    p.add_argument("--task", help="image or text (default image)")
+    p.add_argument("--task", help="image or text (default: image for a folder, text for a .csv/.tsv/.jsonl file; "
+                                  "needed for tfds:)")
     p.add_argument("--backbone", help="keras:NAME (e.g. keras:ResNet50), kerashub:PRESET_OR_DIR, "
                                       "kerasnlp:PRESET_OR_DIR, tfhub:HANDLE_OR_DIR or hf://ORG/NAME")
     p.add_argument("--weights", help="image: imagenet (default), none or a weights file (keras:); "
@@ -106,33 +108,42 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--train", help="image folder (one sub-folder per class), .csv/.tsv/.jsonl, or tfds:NAME[:SPLIT]")
     p.add_argument("--val", help="validation data (default: a stratified --val-split of --train)")
     p.add_argument("--test", help="test data, scored after training")
-    p.add_argument("--epochs", help="phase 1 epochs: the head on the frozen backbone (default 3)")
-    p.add_argument("--fine-tune-epochs", help="phase 2 epochs with the backbone unfrozen (default 0)")
-    p.add_argument("--unfreeze", help="phase 2: 'all' (default) or the number of top backbone blocks")
-    p.add_argument("--batch-size", help="examples per step per replica (default 32); learning rates scale "
+    p.add_argument("--recipe", help="auto (default): every setting below left unset is decided from your data, "
+                                    "backbone and hardware, and printed with its reason at the start; "
+                                    "fixed: plain constants (3 head epochs, no fine-tuning, 128 tokens, float32)")
+    p.add_argument("--epochs", help="phase 1 epochs: the head on the frozen backbone (recipe: up to 100 on cached "
+                                    "features, stopping early; exactly N when given)")
+    p.add_argument("--fine-tune-epochs", help="phase 2 epochs with the backbone unfrozen (recipe: enough for "
+                                              "300 steps, 1 to 10; 0 skips phase 2)")
+    p.add_argument("--unfreeze", help="phase 2: 'all' (recipe) or the number of top backbone blocks")
+    p.add_argument("--batch-size", help="examples per step per replica (recipe: 32); learning rates scale "
                                         "linearly with the number of replicas")
-    p.add_argument("--learning-rate", help="phase 1 rate (default 1e-3)")
-    p.add_argument("--fine-tune-learning-rate", help="phase 2 rate (default image 1e-5, text 5e-5)")
+    p.add_argument("--learning-rate", help="phase 1 rate (recipe: 1e-3)")
+    p.add_argument("--fine-tune-learning-rate", help="phase 2 rate (recipe: image 1e-5, text 5e-5)")
     p.add_argument("--val-split", help="fraction held out for validation without --val (default 0.1)")
     p.add_argument("--early-stopping-patience", help="epochs without better val loss before a phase stops "
-                                                     "and restores its best weights; 0 never (default 3)")
-    p.add_argument("--pooling", help="image: avg (default) or max; text: cls (default), mean or pooled")
-    p.add_argument("--dropout", help="dropout before the classifier (default image 0.2, text 0.1)")
-    p.add_argument("--image-size", help="square input size in pixels (default: the backbone's own)")
-    p.add_argument("--sequence-length", help="text: tokens per example (default 128)")
+                                                     "and restores its best weights; 0 never (recipe: 5 on "
+                                                     "cached features, else 3)")
+    p.add_argument("--pooling", help="image: avg or max; text: cls, mean or pooled (recipe: avg; for text the "
+                                     "checkpoint's own, e.g. mean for sentence-transformers, else cls)")
+    p.add_argument("--dropout", help="dropout before the classifier (recipe: image 0.2, text 0.1)")
+    p.add_argument("--image-size", help="square input size in pixels (recipe: the backbone's own)")
+    p.add_argument("--sequence-length", help="text: tokens per example (recipe: covers 99%% of the training "
+                                             "texts, a multiple of 8, at most the model's maximum)")
     p.add_argument("--text-column", help="text: the column holding the text (default text)")
     p.add_argument("--label-column", help="text: the column holding the label (default label)")
     p.add_argument("--max-train-examples", help="train on a stratified subset of this size")
     p.add_argument("--strategy", help=f"{'|'.join(STRATEGIES)} (default auto)")
     p.add_argument("--collective-timeout", help="multi-worker: seconds a collective waits for the other workers "
                                                 "before the run stops (default 300)")
-    p.add_argument("--mixed-precision", action="store_const", const=True,
-                   help="bfloat16 compute (float16 on GPUs without bfloat16); probabilities stay float32")
+    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                   help="bfloat16 compute (float16 on GPUs without bfloat16); probabilities stay float32 "
+                        "(recipe: on where the hardware has fast bfloat16)")
     p.add_argument("--cache-features", action=argparse.BooleanOptionalAction,
                    help="phase 1: run the frozen backbone once and train the head on its cached output "
                         "(default on; off by itself, with the reason, where a random layer precedes the head)")
-    p.add_argument("--jit-compile", action="store_const", const=True,
-                   help="XLA-compile the training step (text: everything after the tokenizer)")
+    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
+                   help="XLA-compile the training step (text: everything after the tokenizer; recipe: off)")
     p.add_argument("--output", help="run directory (default runs/NAME-TIMESTAMP)")
     p.add_argument("--export-dir", help="where NAME/VERSION/ SavedModels go (default saved_models)")
     p.add_argument("--name", help="model name under --export-dir (default: from --train)")
@@ -153,7 +164,7 @@ def resolve_config(args) -> TrainConfig:
     for required in ("backbone", "train"):
         if not values.get(required):
             raise TfxferError(f"--{required} is required (see --help)")
-    if values.get("epochs", TrainConfig.epochs) + values.get("fine_tune_epochs", 0) < 1:
+    if values.get("epochs") == 0 and values.get("fine_tune_epochs") == 0:
         raise TfxferError("--epochs and --fine-tune-epochs are both 0: nothing would train")
     assert set(values) <= set(field_names())
     return TrainConfig(**values)

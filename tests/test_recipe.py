@@ -1,0 +1,107 @@
+"""The recipe's decisions (tfxfer.recipe): from facts to settings and reasons, no training."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tfxfer.recipe import FIXED, SETTINGS, Facts, decide, format_table
+from tfxfer.recipe.facts import checkpoint_pooling, max_sequence_length
+
+
+def _text(**kwargs) -> Facts:
+    return Facts(**{"task": "text", "examples": 2700, "classes": 2, "cached": True, **kwargs})
+
+
+def test_sequence_length_covers_99_percent_rounded_to_8_and_capped():
+    lengths = np.array([10] * 980 + [37] * 15 + [300] * 5)  # 99% <= 37 tokens
+    choice = decide(_text(token_lengths=lengths, max_length=512), {})["sequence_length"]
+    assert choice.value == 40 and "99% of your 1,000 training texts have <= 37 tokens" in choice.why
+    long = decide(_text(token_lengths=np.full(100, 900), max_length=512), {})["sequence_length"]
+    assert long.value == 512 and "capped at the model's maximum 512" in long.why
+    short = decide(_text(token_lengths=np.full(100, 5)), {})["sequence_length"]
+    assert short.value == 16
+    assert decide(_text(), {})["sequence_length"].value == 128  # no tokenizer to count with
+
+
+def test_pooling_from_the_checkpoint_directory(tmp_path):
+    assert checkpoint_pooling(tmp_path) is None  # a plain BERT checkpoint: no modules.json
+    assert decide(_text(), {})["pooling"].value == "cls"
+    (tmp_path / "modules.json").write_text(json.dumps([
+        {"idx": 0, "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    assert checkpoint_pooling(tmp_path) == ("mean", "modules.json names a Pooling module, mean by default")
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    pooling = checkpoint_pooling(tmp_path)
+    assert pooling == ("cls", "1_Pooling/config.json")
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    choice = decide(_text(checkpoint_pooling=checkpoint_pooling(tmp_path)), {})["pooling"]
+    assert choice.value == "mean" and "1_Pooling/config.json" in choice.why
+
+
+def test_max_sequence_length_from_hugging_face_and_kerashub_configs(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"max_position_embeddings": 512}))
+    assert max_sequence_length(tmp_path) == 512
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"max_sequence_length": 256}}))
+    assert max_sequence_length(tmp_path) == 256
+    assert max_sequence_length(tmp_path / "missing") is None
+
+
+def test_fine_tuning_steps_scale_with_the_data():
+    def epochs(examples, replicas=1):
+        return decide(_text(examples=examples, replicas=replicas), {})["fine_tune_epochs"].value
+
+    assert epochs(9000) == 2  # 282 steps an epoch: 2 epochs reach 300 steps
+    assert epochs(9600) == 1  # 300 steps in one epoch
+    assert epochs(2700) == 4  # 85 steps an epoch
+    assert epochs(360) == 10  # 12 steps an epoch: capped at 10 epochs
+    assert epochs(9600, replicas=2) == 2  # half the steps an epoch with twice the global batch
+
+
+def test_head_epochs_depend_on_cached_features():
+    assert decide(_text(cached=True), {})["epochs"].value == 100
+    assert decide(_text(cached=False), {})["epochs"].value == 3
+
+
+def test_mixed_precision_where_the_hardware_has_bfloat16():
+    assert decide(_text(bf16="this CPU has AMX units"), {})["mixed_precision"].value is True
+    assert decide(_text(bf16=None), {})["mixed_precision"].value is False
+
+
+def test_what_the_user_set_wins_and_is_marked():
+    decided = decide(_text(token_lengths=np.full(10, 20)), {"sequence_length": 64, "epochs": 2})
+    assert decided["sequence_length"].value == 64 and decided["sequence_length"].by_user
+    assert decided["epochs"].value == 2 and decided["epochs"].why == "set by you"
+    assert not decided["pooling"].by_user
+
+
+def test_fixed_recipe_is_the_documented_constants():
+    for task in ("text", "image"):
+        facts = Facts(task, 5000, 3, True, bf16="AMX")
+        decided = decide(facts, {}, recipe="fixed")
+        assert list(decided) == list(SETTINGS[task])
+        assert {k: c.value for k, c in decided.items()} == FIXED[task]
+    assert decide(Facts("image", 50, 2, True), {"epochs": 7}, recipe="fixed")["epochs"].value == 7
+
+
+@pytest.mark.parametrize("task", ["text", "image"])
+def test_every_setting_has_a_value_and_a_reason(task):
+    decided = decide(Facts(task, 400, 5, True, bf16="AMX", token_lengths=np.full(400, 30)), {})
+    assert list(decided) == list(SETTINGS[task])
+    for name, choice in decided.items():
+        assert choice.why, name
+        assert choice.value is not None or name == "image_size", name
+
+
+def test_the_printed_table():
+    decided = decide(_text(token_lengths=np.full(10, 20), bf16="AMX"), {"epochs": 2})
+    table = format_table(decided, "auto").splitlines()
+    assert table[0] == "recipe auto: the settings of this run, and why"
+    rows = {line.split()[0]: line for line in table[1:]}
+    assert list(rows) == list(SETTINGS["text"])
+    assert rows["epochs"].split()[1:] == ["2", "set", "by", "you"]
+    assert rows["mixed_precision"].split()[1] == "on"
+    assert rows["fine_tune_learning_rate"].split()[1] == "5e-05"

@@ -1,0 +1,196 @@
+"""The recipe's rules: every default of a run, each with the reason it was chosen.
+
+Read it like BiT's HyperRule: a few lines per setting, from :class:`Facts` about the task, the
+backbone, the training data and the hardware to a value and a one-line reason. A setting the
+user gave (a flag or a YAML key) is kept and marked "set by you"; ``--recipe fixed`` takes the
+plain constants of :data:`FIXED` instead. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# The settings the recipe owns, per task, in the order the table prints them.
+SETTINGS = {
+    "text": ("sequence_length", "pooling", "dropout", "batch_size", "epochs", "learning_rate",
+             "early_stopping_patience", "fine_tune_epochs", "unfreeze", "fine_tune_learning_rate",
+             "mixed_precision", "jit_compile"),
+    "image": ("image_size", "pooling", "dropout", "batch_size", "epochs", "learning_rate",
+              "early_stopping_patience", "fine_tune_epochs", "unfreeze", "fine_tune_learning_rate",
+              "mixed_precision", "jit_compile"),
+}
+
+# --recipe fixed: the same constants whatever the data (tfxfer 0.1's defaults).
+FIXED = {
+    "text": {"sequence_length": 128, "pooling": "cls", "dropout": 0.1, "batch_size": 32, "epochs": 3,
+             "learning_rate": 1e-3, "early_stopping_patience": 3, "fine_tune_epochs": 0, "unfreeze": "all",
+             "fine_tune_learning_rate": 5e-5, "mixed_precision": False, "jit_compile": False},
+    "image": {"image_size": None, "pooling": "avg", "dropout": 0.2, "batch_size": 32, "epochs": 3,
+              "learning_rate": 1e-3, "early_stopping_patience": 3, "fine_tune_epochs": 0, "unfreeze": "all",
+              "fine_tune_learning_rate": 1e-5, "mixed_precision": False, "jit_compile": False},
+}
+
+HEAD_EPOCHS_CACHED = 100    # a head epoch on cached features costs milliseconds
+HEAD_EPOCHS_UNCACHED = 3    # each one runs the whole backbone
+FINE_TUNE_MIN_STEPS = 300   # small data needs more passes to fine-tune well (Mosbach et al., 2021)
+FINE_TUNE_MAX_EPOCHS = 10
+TEXT_COVERAGE = 0.99        # share of the training texts the sequence length covers untruncated
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the recipe decides from (gathered by :func:`tfxfer.recipe.facts.gather`)."""
+
+    task: str
+    examples: int                       # training examples (after the val split)
+    classes: int
+    cached: bool                        # phase 1 can train the head on cached features
+    bf16: str | None = None             # why bfloat16 is fast here; None where it is not
+    replicas: int = 1
+    token_lengths: np.ndarray | None = None        # tokens per training text, special tokens included
+    max_length: int | None = None                  # the backbone's longest sequence
+    checkpoint_pooling: tuple[str, str] | None = None  # (pooling, the file that says so)
+    image_size: int | None = None                  # the backbone's own input size
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One setting of a run: its value, why, and whether the user set it."""
+
+    value: object
+    why: str
+    by_user: bool = False
+
+
+def decide(facts: Facts, user: dict, recipe: str = "auto") -> dict[str, Choice]:
+    """Every setting in :data:`SETTINGS` for ``facts.task``: the user's value where given,
+    else the recipe's (``auto``: from the facts; ``fixed``: :data:`FIXED`)."""
+    decided = {}
+    for name in SETTINGS[facts.task]:
+        if user.get(name) is not None:
+            decided[name] = Choice(user[name], "set by you", by_user=True)
+        elif recipe == "fixed":
+            decided[name] = Choice(FIXED[facts.task][name], "--recipe fixed")
+        else:
+            decided[name] = _AUTO[name](facts, decided)
+    return decided
+
+
+def _sequence_length(f: Facts, _) -> Choice:
+    if f.token_lengths is None or not len(f.token_lengths):
+        return Choice(128, "this backbone's tokenizer cannot be run ahead of the model: the usual 128 tokens")
+    covered = int(np.ceil(np.quantile(f.token_lengths, TEXT_COVERAGE)))
+    length = max(16, 8 * math.ceil(covered / 8))
+    why = (f"{TEXT_COVERAGE:.0%} of your {len(f.token_lengths):,} training texts have <= {covered} tokens "
+           f"(longest {int(f.token_lengths.max())}); rounded up to a multiple of 8")
+    if f.max_length and length > f.max_length:
+        length, why = f.max_length, why + f", capped at the model's maximum {f.max_length}"
+    return Choice(length, why + "; each batch is cut to its own longest text")
+
+
+def _pooling(f: Facts, _) -> Choice:
+    if f.task == "image":
+        return Choice("avg", "global average pooling, the way ImageNet backbones are read")
+    if f.checkpoint_pooling:
+        pooling, source = f.checkpoint_pooling
+        return Choice(pooling, f"the checkpoint was trained with {pooling} pooling ({source})")
+    return Choice("cls", "the first token ([CLS]), the summary BERT-style checkpoints are trained to give")
+
+
+def _dropout(f: Facts, _) -> Choice:
+    if f.task == "text":
+        return Choice(0.1, "BERT's own dropout rate")
+    return Choice(0.2, "the Keras transfer-learning guide's rate before a new head")
+
+
+def _batch_size(f: Facts, _) -> Choice:
+    return Choice(32, "per replica; BERT's and Keras' usual batch, fits any machine")
+
+
+def _epochs(f: Facts, _) -> Choice:
+    if f.cached:
+        return Choice(HEAD_EPOCHS_CACHED, "the head trains on cached backbone features (milliseconds an epoch) "
+                                          "until val loss stops improving")
+    return Choice(HEAD_EPOCHS_UNCACHED, "no cached features (each epoch runs the whole backbone): a few epochs")
+
+
+def _learning_rate(f: Facts, _) -> Choice:
+    return Choice(1e-3, "Adam's usual rate for a new linear head")
+
+
+def _patience(f: Facts, _) -> Choice:
+    if f.cached:
+        return Choice(5, "each phase stops 5 epochs after its best val loss and keeps that epoch's weights")
+    return Choice(3, "each phase stops 3 epochs after its best val loss and keeps that epoch's weights")
+
+
+def _steps_per_epoch(f: Facts, decided: dict) -> int:
+    return max(1, math.ceil(f.examples / (int(decided["batch_size"].value) * f.replicas)))
+
+
+def _fine_tune_epochs(f: Facts, decided: dict) -> Choice:
+    steps = _steps_per_epoch(f, decided)
+    epochs = min(FINE_TUNE_MAX_EPOCHS, max(1, math.ceil(FINE_TUNE_MIN_STEPS / steps)))
+    if f.task == "text":
+        return Choice(epochs, f"fine-tune the whole encoder from the trained head (LP-FT): {epochs} x {steps} "
+                              f"steps, at least {FINE_TUNE_MIN_STEPS} (small data needs more passes)")
+    return Choice(epochs, f"fine-tune from the trained head (LP-FT): {epochs} x {steps} steps, at least "
+                          f"{FINE_TUNE_MIN_STEPS}; BatchNorm statistics stay frozen")
+
+
+def _unfreeze(f: Facts, _) -> Choice:
+    if f.task == "text":
+        return Choice("all", "every transformer block and the embeddings, as BERT fine-tuning does")
+    return Choice("all", "every layer, at a low rate; BatchNorm runs in inference mode throughout")
+
+
+def _fine_tune_learning_rate(f: Facts, _) -> Choice:
+    if f.task == "text":
+        return Choice(5e-5, "BERT's fine-tuning rate, with warm-up over 10% of the steps and linear decay")
+    return Choice(1e-5, "a small step so the pretrained features are refined, not overwritten")
+
+
+def _mixed_precision(f: Facts, _) -> Choice:
+    if f.bf16:
+        return Choice(True, f"bfloat16 compute, float32 weights: {f.bf16}")
+    return Choice(False, "this hardware has no fast bfloat16: float32")
+
+
+def _jit_compile(f: Facts, _) -> Choice:
+    return Choice(False, "XLA was not faster for these models on CPU (shared/KERAS3_NOTES.md); --jit-compile")
+
+
+def _image_size(f: Facts, _) -> Choice:
+    if f.image_size:
+        return Choice(f.image_size, f"the backbone's own input size ({f.image_size} px), the one its weights "
+                                    f"were trained at")
+    return Choice(None, "the backbone's own input size")
+
+
+_AUTO = {
+    "sequence_length": _sequence_length, "pooling": _pooling, "dropout": _dropout, "batch_size": _batch_size,
+    "epochs": _epochs, "learning_rate": _learning_rate, "early_stopping_patience": _patience,
+    "fine_tune_epochs": _fine_tune_epochs, "unfreeze": _unfreeze,
+    "fine_tune_learning_rate": _fine_tune_learning_rate, "mixed_precision": _mixed_precision,
+    "jit_compile": _jit_compile, "image_size": _image_size,
+}
+
+
+def format_table(decided: dict[str, Choice], recipe: str) -> str:
+    """The table a run prints at its start: setting, value, why."""
+    rows = [(name, _show(choice.value), choice.why) for name, choice in decided.items()]
+    width = max(len(r[0]) for r in rows), max(len(r[1]) for r in rows)
+    lines = [f"recipe {recipe}: the settings of this run, and why"]
+    lines += [f"  {name:<{width[0]}}  {value:<{width[1]}}  {why}" for name, value, why in rows]
+    return "\n".join(lines)
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "-" if value is None else str(value)
