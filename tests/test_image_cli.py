@@ -211,3 +211,18 @@ def test_predict_bad_inputs(tmp_path):
     result = run_cli("tfxfer.predict", str(tmp_path / "empty_model"), "x.png")
     assert result.returncode == 2
     assert "holds no SavedModel" in error_line(result)
+
+
+def test_time_budget_sizes_fine_tuning_from_a_measured_step(tiny_images, tmp_path):
+    result = train("--backbone", "keras:MobileNetV3Small", "--weights", "none", "--image-size", "32",
+                   "--train", str(tiny_images), "--time-budget", "1m", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["fine_tune_epochs"])
+    assert "--time-budget 60s: a fine-tuning step takes" in row and "(measured)" in row
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["time_budget"]["seconds"] == 60 and metrics["time_budget"]["used_seconds"] > 0
+    assert 1 <= metrics["epochs"]["phase2"] <= metrics["recipe"]["fine_tune_epochs"]["value"]  # may stop early
+    assert "time budget 60s: this run took" in result.stdout
+    bad = train("--backbone", "keras:MobileNetV3Small", "--train", str(tiny_images), "--time-budget", "soon",
+                tmp_path=tmp_path)
+    assert bad.returncode == 2 and "--time-budget must be a duration such as 10m" in error_line(bad)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tfxfer.recipe import FIXED, SETTINGS, Facts, decide, format_table
+from tfxfer.recipe.budget import fit_epochs, parse_duration
 from tfxfer.recipe.facts import checkpoint_pooling, max_sequence_length
 
 
@@ -105,3 +106,20 @@ def test_the_printed_table():
     assert rows["epochs"].split()[1:] == ["2", "set", "by", "you"]
     assert rows["mixed_precision"].split()[1] == "on"
     assert rows["fine_tune_learning_rate"].split()[1] == "5e-05"
+
+
+def test_time_budget_durations():
+    assert parse_duration("10m") == 600 and parse_duration("90s") == 90 and parse_duration("1h30m") == 5400
+    assert parse_duration("45") == 45 and parse_duration(" 2M ") == 120
+    for bad in ("", "ten minutes", "10x", "m"):
+        with pytest.raises(ValueError, match="must be a duration such as 10m"):
+            parse_duration(bad)
+
+
+def test_time_budget_fits_the_fine_tuning_epochs():
+    batches = {"train": 100, "val": 10, "test": 30}
+    # 600s budget, 60s spent, 0.5s a step: forward passes 0.5/3*(100+20+30)=25s, export 30s -> 485s left
+    choice = fit_epochs(600, 60, 0.5, batches, wanted=20)
+    assert choice.value == 9 and "0.50s" in choice.why and "the recipe wanted 20" in choice.why
+    assert fit_epochs(600, 60, 0.5, batches, wanted=4).value == 4  # the recipe's own count fits
+    assert fit_epochs(100, 90, 0.5, batches, wanted=4).value == 0  # no time left: the head alone

@@ -40,6 +40,7 @@ class TrainConfig:
     sequence_length: int | None = None
     mixed_precision: bool | None = None
     jit_compile: bool | None = None
+    time_budget: float | None = None  # seconds for the whole run; the recipe sizes fine-tuning to fit
     val_split: float = 0.1
     text_column: str = "text"
     label_column: str = "label"

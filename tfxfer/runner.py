@@ -31,7 +31,7 @@ from tfxfer.export import ensure_writable_dir, export_saved_model
 from tfxfer.freezing import set_trainable
 from tfxfer.hparams import write_hparams
 from tfxfer.plots import plot_training_curves
-from tfxfer.recipe import Choice
+from tfxfer.recipe import Choice, budget
 from tfxfer.recipe import facts as recipe_facts
 from tfxfer.training import default_rate, fine_tune, set_mixed_precision
 
@@ -68,6 +68,14 @@ def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
     return recipe.decide(facts, user, config.recipe)
 
 
+def _fit_budget(config: TrainConfig, model: keras.Model, datasets, elapsed: float) -> Choice:
+    """The fine-tuning epochs that fit in ``--time-budget``, from one measured step."""
+    step = budget.step_seconds(model, datasets.train, config.unfreeze)
+    batches = {role: -(-count // max(datasets.batch_size or config.batch_size, 1))
+               for role, count in datasets.num_examples.items()}
+    return budget.fit_epochs(config.time_budget, elapsed, step, batches, config.fine_tune_epochs)
+
+
 def _build(config: TrainConfig, num_classes: int) -> keras.Model:
     if config.task == "image":
         size = (config.image_size, config.image_size) if config.image_size else None
@@ -102,7 +110,9 @@ def _datasets(config: TrainConfig, splits, model: keras.Model):
 
 
 def _comparable(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in ("output",)}
+    # With --time-budget the fine-tuning epochs come from a measured step: not a new configuration.
+    ignored = ("output", "fine_tune_epochs") if config.get("time_budget") else ("output",)
+    return {k: v for k, v in config.items() if k not in ignored}
 
 
 def _saved_config(run_dir: Path) -> dict | None:
@@ -146,6 +156,7 @@ def run(config: TrainConfig) -> RunResult:
     raised before anything is written. Started again after a crash or a kill, the same
     configuration continues from its last epoch. In a multi-worker cluster only the chief
     writes the run directory and the export."""
+    started = time.perf_counter()
     config = config.resolved()
     keras.utils.set_random_seed(config.seed)
     chief = is_chief()
@@ -177,7 +188,6 @@ def run(config: TrainConfig) -> RunResult:
         scratch = None
     else:  # other workers write nowhere a user reads; they read the chief's checkpoints
         scratch = Path(tempfile.mkdtemp(prefix=f"tfxfer-{worker_label()}-"))
-    print(recipe.format_table(settings, config.recipe), flush=True)
     # --batch-size is per replica; the learning rates scale linearly with the replica count
     # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
     global_batch = config.batch_size * replicas
@@ -188,6 +198,15 @@ def run(config: TrainConfig) -> RunResult:
         if files:
             print(f"{role}: left out {len(files)} unreadable file(s): {', '.join(files[:5])}"
                   f"{' ...' if len(files) > 5 else ''}")
+    if config.time_budget and not settings["fine_tune_epochs"].by_user and config.fine_tune_epochs > 0:
+        saved = _saved_config(run_dir) if resuming else None
+        if saved is not None:  # a resumed run keeps the epochs its first start measured
+            settings["fine_tune_epochs"] = Choice(saved["fine_tune_epochs"], "--time-budget, as measured at the "
+                                                                             "run's first start")
+        else:
+            settings["fine_tune_epochs"] = _fit_budget(config, model, datasets, time.perf_counter() - started)
+        config = dataclasses.replace(config, fine_tune_epochs=settings["fine_tune_epochs"].value)
+    print(recipe.format_table(settings, config.recipe), flush=True)
     print(f"classes: {', '.join(datasets.class_names)}; examples: "
           + ", ".join(f"{k} {v}" for k, v in datasets.num_examples.items() if v))
 
@@ -247,6 +266,8 @@ def run(config: TrainConfig) -> RunResult:
         "precision_policy": policy,
         "cached_features": fit.cached_features,
         "jit_compile": config.jit_compile,
+        "time_budget": ({"seconds": config.time_budget, "used_seconds": round(time.perf_counter() - started, 1)}
+                        if config.time_budget else None),
         "recipe": {name: {"value": choice.value, "why": choice.why,
                           "set_by": "you" if choice.by_user else f"recipe {config.recipe}"}
                    for name, choice in settings.items()},
@@ -278,6 +299,10 @@ def run(config: TrainConfig) -> RunResult:
     print(f"val accuracy {val_scores['accuracy']:.4f}"
           + (f", test accuracy {test_scores['accuracy']:.4f}" if test_scores else "")
           + f"; trained in {fit.train_seconds:.1f}s")
+    if config.time_budget:
+        used = time.perf_counter() - started
+        print(f"time budget {config.time_budget:.0f}s: this run took {used:.0f}s"
+              + (" (over budget)" if used > config.time_budget else ""))
     print(f"run directory: {run_dir}")
     print(f"exported: {export_path}")
     return RunResult(run_dir, export_path, metrics, model)

@@ -56,6 +56,15 @@ def _unfreeze(value):
     return mode if isinstance(mode, str) else str(mode)
 
 
+def _duration(value):
+    from tfxfer.recipe.budget import parse_duration
+
+    seconds = parse_duration(value)
+    if not 60 <= seconds <= 7 * 24 * 3600:
+        raise ValueError(f"must be between 1m and 7 days, got {value!r}")
+    return seconds
+
+
 def _bool(value):
     if isinstance(value, bool):
         return value
@@ -87,6 +96,7 @@ _CHECKS = {
     "mixed_precision": _bool,
     "cache_features": _bool,
     "jit_compile": _bool,
+    "time_budget": _duration,
     "seed": _int(0),
 }
 
@@ -111,6 +121,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--recipe", help="auto (default): every setting below left unset is decided from your data, "
                                     "backbone and hardware, and printed with its reason at the start; "
                                     "fixed: plain constants (3 head epochs, no fine-tuning, 128 tokens, float32)")
+    p.add_argument("--time-budget", help="the whole run's time, e.g. 10m or 1h: the recipe measures a "
+                                         "fine-tuning step and fine-tunes for as many epochs as fit")
     p.add_argument("--epochs", help="phase 1 epochs: the head on the frozen backbone (recipe: up to 100 on cached "
                                     "features, stopping early; exactly N when given)")
     p.add_argument("--fine-tune-epochs", help="phase 2 epochs with the backbone unfrozen (recipe: enough for "
