@@ -42,7 +42,7 @@ ABLATIONS = {
     "trec500": (("--pooling", "cls"), ("--sequence-length", "128"), ("--no-mixed-precision",), ("--epochs", "3"),
                 ("--fine-tune-epochs", "0"), ("--fine-tune-epochs", "1")),
     "fmnist400": (("--fine-tune-epochs", "0"), ("--no-mixed-precision",), ("--epochs", "3"),
-                  ("--fine-tune-learning-rate", "1e-4")),
+                  ("--fine-tune-learning-rate", "1e-5")),
 }
 
 

@@ -131,7 +131,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--batch-size", help="examples per step per replica (recipe: 32); learning rates scale "
                                         "linearly with the number of replicas")
     p.add_argument("--learning-rate", help="phase 1 rate (recipe: 1e-3)")
-    p.add_argument("--fine-tune-learning-rate", help="phase 2 rate (recipe: image 1e-5, text 5e-5)")
+    p.add_argument("--fine-tune-learning-rate", help="phase 2 rate (recipe: image 1e-4, text 5e-5)")
     p.add_argument("--val-split", help="fraction held out for validation without --val (default 0.1)")
     p.add_argument("--early-stopping-patience", help="epochs without better val loss before a phase stops "
                                                      "and restores its best weights; 0 never (recipe: 5 on "

@@ -150,7 +150,8 @@ def _unfreeze(f: Facts, _) -> Choice:
 def _fine_tune_learning_rate(f: Facts, _) -> Choice:
     if f.task == "text":
         return Choice(5e-5, "BERT's fine-tuning rate, with warm-up over 10% of the steps and linear decay")
-    return Choice(1e-5, "a small step so the pretrained features are refined, not overwritten")
+    return Choice(1e-4, "Adam's rate for fine-tuning a whole image backbone with BatchNorm frozen "
+                        "(+0.013 held-out accuracy over 1e-5 on Fashion-MNIST 10x40, benchmarks/RESULTS.md)")
 
 
 def _mixed_precision(f: Facts, _) -> Choice:
