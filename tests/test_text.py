@@ -250,6 +250,10 @@ def test_a_run_with_no_tuning_flags_decides_prints_and_records_every_setting(tin
     assert resolved["sequence_length"] % 8 == 0 and resolved["fine_tune_epochs"] >= 1
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["epochs"]["phase2"] >= 1
+    # TensorFlow's start-up banners and export chatter read like failures: a plain run shows none.
+    for noise in ("oneDNN custom operations", "Could not find cuda drivers", "absl::InitializeLog",
+                  "unsupported characters", "Assets written to"):
+        assert noise not in result.stderr, noise
 
 
 def test_cli_bad_data_is_one_line_and_status_2(tiny_preset, sentiment_csvs, tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfxfer.cli import ArgumentParser, run_main
+from tfxfer.cli import ArgumentParser, run_main, start_tensorflow
 from tfxfer.errors import TfxferError
 
 
@@ -138,6 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--label-column", default="label", help="text: the column holding the label (default label)")
     p.add_argument("--batch-size", type=int, default=64, help="inputs per call (default 64)")
     args = p.parse_args(argv)
+    start_tensorflow(args.verbose)
     if args.batch_size < 1:
         raise TfxferError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not Path(args.model).exists():

@@ -1,14 +1,17 @@
 """Trainable flags: the backbone frozen, its top N blocks unfrozen, or all of it.
 
-Image backbones run in inference mode in every phase (:class:`tfxfer.layers.InferenceMode`),
+Image backbones run in inference mode in every phase (:class:`tfxfer.layers.BackboneLayer`),
 so their BatchNorm moving statistics never change, whatever is trainable.
 """
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
 
 from tfxfer.errors import TfxferError
+
+if TYPE_CHECKING:  # parse_unfreeze checks CLI flags before TensorFlow starts
+    import keras
 
 
 def parse_unfreeze(value) -> str | int:
@@ -89,4 +92,6 @@ def _set_flag(layer, value: bool) -> None:
 
 
 def count_params(weights) -> int:
+    import keras
+
     return int(sum(keras.ops.size(w) for w in weights))

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from tfxfer.cli import ArgumentParser, run_main
+from tfxfer.cli import ArgumentParser, run_main, start_tensorflow
 from tfxfer.errors import TfxferError
 
 
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
         raise TfxferError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not Path(args.model).exists():
         raise TfxferError(f"model directory {args.model} does not exist")
+    start_tensorflow(args.verbose)
     serve, task = load_servable(args.model)
     shown, fed = _read_inputs(args, task)
     if not fed:

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from tfxfer.cli import ArgumentParser, run_main
+from tfxfer.cli import ArgumentParser, run_main, start_tensorflow
 from tfxfer.errors import TfxferError
 
 EXAMPLES = [
@@ -84,6 +84,7 @@ def main(argv=None) -> int:
     if not 0.0 < args.test_fraction < 0.5:
         raise TfxferError(f"--test-fraction must be between 0 and 0.5, got {args.test_fraction}")
     started = time.perf_counter()
+    start_tensorflow(args.verbose)
     from tfxfer import demo_data
 
     print("fetching MiniLM-L6 and Rotten Tomatoes into the cache (first run only) ...", flush=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfxfer.cli import ArgumentParser, run_main
+from tfxfer.cli import ArgumentParser, run_main, start_tensorflow
 from tfxfer.config import RECIPES, STRATEGIES, TrainConfig, field_names, load_yaml
 from tfxfer.errors import TfxferError
 
@@ -166,7 +166,7 @@ def build_parser() -> ArgumentParser:
 def resolve_config(args) -> TrainConfig:
     """--config YAML, then flags on top, every value checked once."""
     values = load_yaml(args.config) if args.config else {}
-    values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
+    values.update({k: v for k, v in vars(args).items() if k not in ("config", "verbose") and v is not None})
     for key, value in list(values.items()):
         if key in _CHECKS and value is not None:
             try:
@@ -185,6 +185,7 @@ def resolve_config(args) -> TrainConfig:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     config = resolve_config(args)
+    start_tensorflow(args.verbose)
     from tfxfer.runner import run  # TensorFlow starts here, after the arguments are checked
 
     run(config)
