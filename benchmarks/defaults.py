@@ -39,10 +39,8 @@ DATASETS = {"rt3000": "text", "trec500": "text", "fmnist400": "image", "fmnist20
 DEFAULT_DATASETS = ("rt3000", "trec500", "fmnist400", "lfw200")
 # One flag changed at a time, on one text and one image dataset.
 ABLATIONS = {
-    "trec500": (("--pooling", "cls"), ("--sequence-length", "128"), ("--no-mixed-precision",), ("--epochs", "3"),
-                ("--fine-tune-epochs", "0"), ("--fine-tune-epochs", "1")),
-    "fmnist400": (("--fine-tune-epochs", "0"), ("--no-mixed-precision",), ("--epochs", "3"),
-                  ("--fine-tune-learning-rate", "1e-5")),
+    "trec500": (("--pooling", "cls"), ("--no-mixed-precision",), ("--epochs", "3"), ("--fine-tune-epochs", "0")),
+    "fmnist400": (("--fine-tune-epochs", "0"), ("--fine-tune-learning-rate", "1e-5")),
 }
 
 
@@ -83,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=None,
                    help="tfxfer with one setting changed, on trec500 and fmnist400 (default: on, off with --quick)")
     p.add_argument("--work-dir", help="runs, exports, logs and results (default .cache/benchmarks/defaults/TIMESTAMP)")
+    p.add_argument("--reuse", action="store_true",
+                   help="with --work-dir of an earlier run: keep the jobs that finished there (their results and "
+                        "times) and run only the others")
     return p
 
 
@@ -127,6 +128,28 @@ def _side(side: str, group: str, accuracy, train_seconds, whole_seconds, result:
     return {"side": side, "group": group, "accuracy": accuracy, "train_seconds": train_seconds,
             "whole_seconds": whole_seconds, "note": note,
             "other_cpu_seconds": (result or {}).get("other_cpu_seconds"), **extra}
+
+
+class ReusingRunner(Runner):
+    """A Runner that records each finished job in WORK/entries/ and, with ``reuse``, does not run
+    again a job that finished before (an interrupted benchmark goes on where it stopped)."""
+
+    def __init__(self, work: Path, reuse: bool):
+        super().__init__(work)
+        self.reuse = reuse
+
+    def command(self, name: str, cmd: list[str]) -> dict:
+        saved = self.work / "entries" / f"{name}.json"
+        if self.reuse and saved.exists():
+            entry = json.loads(saved.read_text())
+            if entry["rc"] == 0:
+                print(f"[{time.strftime('%H:%M:%S')}] {name}: reused ({entry['wall_seconds']:.0f}s)", flush=True)
+                self.log.append(entry)
+                return entry
+        entry = super().command(name, cmd)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(entry, indent=1))
+        return entry
 
 
 def _slug(flags: tuple) -> str:
@@ -302,7 +325,7 @@ def run(args) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"work directory: {work}", flush=True)
     started, started_at = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    runner = Runner(work)
+    runner = ReusingRunner(work, args.reuse)
     datasets, summaries, ablation_rows, recipes = [], [], [], {}
     for name in names:
         data = prepare(name, s)

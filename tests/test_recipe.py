@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from tfxfer.config import parse_duration
 from tfxfer.recipe import FIXED, SETTINGS, Facts, decide, format_table
-from tfxfer.recipe.budget import fit_epochs, parse_duration
+from tfxfer.recipe.budget import fit_epochs
 from tfxfer.recipe.facts import checkpoint_pooling, max_sequence_length
 
 

@@ -11,10 +11,10 @@ Example:
     tfxfer.export_saved_model(model, "saved_models", "photos", data.class_names)
 """
 
-import os
+import os as _os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
@@ -41,6 +41,10 @@ def __getattr__(name):
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tfxfer' has no attribute {name!r}")
+
+
+def __dir__():  # tab completion (Colab, IPython) lists the lazy public names too
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = sorted(_LAZY)

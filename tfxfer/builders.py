@@ -16,6 +16,16 @@ from tfxfer.heads import TEXT_POOLING, classification_head, pool_image_features,
 from tfxfer.layers import BackboneLayer, TrimToLongest
 
 
+def is_text_model(model: keras.Model) -> bool:
+    """Whether ``model`` takes raw strings (a text classifier) rather than pixels."""
+    return model.inputs[0].dtype == "string"
+
+
+def image_size(model: keras.Model) -> tuple[int, int] | None:
+    """(height, width) an image classifier takes; None for a text model."""
+    return None if is_text_model(model) else tuple(int(s) for s in model.input_shape[1:3])
+
+
 def _check_head_args(num_classes: int, dropout: float) -> None:
     if int(num_classes) < 2:
         raise TfxferError(f"num_classes must be at least 2, got {num_classes}")

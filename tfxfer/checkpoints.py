@@ -20,6 +20,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tfxfer.files import replaced_atomically, write_text_atomically
+
 
 @dataclass
 class RunState:
@@ -103,7 +105,7 @@ class Checkpoints:
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
         state.checkpoint = name
-        _write_atomically(self._state_file, json.dumps(asdict(state)))
+        write_text_atomically(self._state_file, json.dumps(asdict(state)))
         for old in self.directory.glob("ckpt-*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
@@ -139,24 +141,16 @@ class Checkpoints:
         return True
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_history_csv(history: dict[str, list[float]], path: Path) -> None:
     """history.csv, one row an epoch over both phases, replaced atomically."""
     keys = [k for k in history if k != "phase"]
     rows = len(history.get("loss", []))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with replaced_atomically(path, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["epoch", "phase", *keys])
         for i in range(rows):
             writer.writerow([i, history.get("phase", [None] * rows)[i],
                              *[history[k][i] if i < len(history[k]) else "" for k in keys]])
-    os.replace(tmp, path)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

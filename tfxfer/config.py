@@ -1,57 +1,206 @@
-"""One configuration dataclass: defaults, loaded from YAML and flags, saved with every run."""
+"""One configuration dataclass: every setting of a run once, with its check and its help.
+
+The flags of ``python -m tfxfer.train``, the keys of ``--config FILE.yaml`` and the Python API
+(``tfxfer.runner.run(TrainConfig(...))``) are the fields below: each field's metadata holds the
+check its value passes (``__post_init__`` runs them, so every way in refuses the same values with
+the same message) and the ``--help`` text, to which the field's default is appended. Settings
+left ``None`` are decided by the recipe (tfxfer.recipe), which says why at the start of a run.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
 
-from tfxfer.errors import TfxferError
+from tfxfer.errors import TfxferError, first_line
+from tfxfer.files import write_text_atomically
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 RECIPES = ("auto", "fixed")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def _int(minimum: int, maximum: int | None = None):
+    def check(value):
+        if isinstance(value, bool):
+            raise ValueError(f"must be a whole number, got {value!r}")
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise ValueError(f"must be {bound}, got {number}")
+        return number
+    return check
+
+
+def _float(low: float, high: float, low_inclusive: bool = False):
+    def check(value):
+        try:
+            number = float(str(value))
+        except ValueError:
+            raise ValueError(f"must be a number, got {value!r}") from None
+        if not (number >= low if low_inclusive else number > low) or not number < high:
+            raise ValueError(f"must be {'>=' if low_inclusive else '>'} {low} and < {high}, got {number}")
+        return number
+    return check
+
+
+def _choice(*choices):
+    def check(value):
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+    return check
+
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "yes", "1"):
+        return True
+    if str(value).lower() in ("false", "no", "0"):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def parse_unfreeze(value) -> str | int:
+    """'all' | 'frozen' | N >= 0 (0 means frozen)."""
+    if isinstance(value, str) and value.strip().lower() in ("all", "frozen", "none"):
+        return "frozen" if value.strip().lower() in ("frozen", "none") else "all"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise TfxferError(f"--unfreeze must be 'all' or a number of top layers >= 0, got {value!r}") from None
+    if n < 0 or str(value).strip() != str(n):
+        raise TfxferError(f"--unfreeze must be 'all' or a number of top layers >= 0, got {value!r}")
+    return "frozen" if n == 0 else n
+
+
+def _unfreeze(value):
+    mode = parse_unfreeze(value)
+    return mode if isinstance(mode, str) else str(mode)
+
+
+def parse_duration(value) -> float:
+    """Seconds in ``10m``, ``90s``, ``1h30m`` or a plain number of seconds."""
+    text = str(value).strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", text)
+    if not text or parts is None:
+        raise ValueError(f"must be a duration such as 10m, 90s or 1h30m, got {value!r}")
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in zip(parts.groups(), "hms", strict=True) if n)
+
+
+def _duration(value):
+    seconds = parse_duration(value)
+    if not 60 <= seconds <= 7 * 24 * 3600:
+        raise ValueError(f"must be between 1m and 7 days, got {value!r}")
+    return seconds
+
+
+def _setting(default=None, help: str = "", check=None, flag: dict | None = None, shown: str | None = None):
+    """A field of :class:`TrainConfig`: its default, ``--help`` text, check and argparse extras
+    (``shown``: how --help states the default, when not the value itself)."""
+    return dataclasses.field(default=default, metadata={"help": help, "check": check, "flag": flag or {},
+                                                        "shown": shown})
+
+
+_BOOLEAN = {"action": "boolean"}
+_RECIPE = "the recipe's"
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; the keys of ``--config FILE.yaml`` are these names."""
+    """Everything a training run needs; the keys of ``--config FILE.yaml`` are these names.
 
-    task: str | None = None  # image or text; inferred from --train when it is a folder or a text file
-    backbone: str = ""
-    train: str = ""
-    val: str | None = None
-    test: str | None = None
-    weights: str | None = None  # image: imagenet; text: pretrained
-    preprocessor: str | None = None
-    recipe: str = "auto"  # auto: the settings left None are decided from the data (tfxfer.recipe); fixed: constants
+    Example:
+
+        config = TrainConfig(backbone="kerashub:bert_tiny_en_uncased", train="reviews.csv", epochs=2)
+        config.epochs  # 2; a bad value (epochs=-1) raises TfxferError as the CLI does
+    """
+
+    task: str | None = _setting(None, "image or text", _choice("image", "text"),
+                                shown="image for a folder, text for a .csv/.tsv/.jsonl file; needed for tfds:")
+    backbone: str = _setting("", "keras:NAME (e.g. keras:ResNet50), kerashub:PRESET_OR_DIR, kerasnlp:PRESET_OR_DIR, "
+                                 "tfhub:HANDLE_OR_DIR or hf://ORG/NAME (required)")
+    train: str = _setting("", "image folder (one sub-folder per class), .csv/.tsv/.jsonl, or tfds:NAME[:SPLIT] "
+                              "(required)")
+    val: str | None = _setting(None, "validation data", shown="a stratified --val-split of --train")
+    test: str | None = _setting(None, "test data, scored after training")
+    weights: str | None = _setting(None, "image: imagenet, none or a weights file (keras:); text: pretrained or none",
+                                   shown="imagenet / pretrained")
+    preprocessor: str | None = _setting(None, "tfhub:HANDLE_OR_DIR of a TF Hub text encoder's preprocessing model")
+    recipe: str = _setting("auto", "auto: every setting below left unset is decided from your data, backbone and "
+                                   "hardware, and printed with its reason at the start; fixed: the constants of "
+                                   "tfxfer.recipe.FIXED (3 head epochs, no fine-tuning, 128 tokens, float32)",
+                           _choice(*RECIPES))
+    time_budget: float | None = _setting(None, "the whole run's time, e.g. 10m or 1h: the recipe measures a "
+                                               "fine-tuning step and fine-tunes for as many epochs as fit",
+                                         _duration)
     # Left None, each of these is decided by the recipe, which says why at the start of the run.
-    epochs: int | None = None
-    fine_tune_epochs: int | None = None
-    unfreeze: str | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    fine_tune_learning_rate: float | None = None
-    early_stopping_patience: int | None = None
-    pooling: str | None = None
-    dropout: float | None = None
-    image_size: int | None = None
-    sequence_length: int | None = None
-    mixed_precision: bool | None = None
-    jit_compile: bool | None = None
-    time_budget: float | None = None  # seconds for the whole run; the recipe sizes fine-tuning to fit
-    val_split: float = 0.1
-    text_column: str = "text"
-    label_column: str = "label"
-    max_train_examples: int | None = None
-    strategy: str = "auto"
-    collective_timeout: float | None = 300.0  # multi-worker: seconds before a lost worker stops the rest
-    cache_features: bool = True
-    output: str | None = None
-    export_dir: str = "saved_models"
-    name: str | None = None
-    seed: int = 42
+    epochs: int | None = _setting(None, "phase 1 epochs: the head on the frozen backbone; exactly N when given",
+                                  _int(0), shown=_RECIPE + ": up to 100 on cached features, stopping early")
+    fine_tune_epochs: int | None = _setting(None, "phase 2 epochs with the backbone unfrozen; 0 skips phase 2",
+                                            _int(0), shown=_RECIPE + ": enough for 300 steps, 1 to 10")
+    unfreeze: str | None = _setting(None, "phase 2: 'all' or the number of top backbone blocks", _unfreeze,
+                                    shown=_RECIPE)
+    batch_size: int | None = _setting(None, "examples per step per replica; learning rates scale linearly with "
+                                            "the number of replicas", _int(1), shown=_RECIPE)
+    learning_rate: float | None = _setting(None, "phase 1 rate", _float(0.0, 10.0), shown=_RECIPE)
+    fine_tune_learning_rate: float | None = _setting(None, "phase 2 rate", _float(0.0, 10.0), shown=_RECIPE)
+    early_stopping_patience: int | None = _setting(None, "epochs without better val loss before a phase stops and "
+                                                         "restores its best weights; 0 never", _int(0), shown=_RECIPE)
+    pooling: str | None = _setting(None, "image: avg or max; text: cls, mean or pooled",
+                                   shown=_RECIPE + ": avg; for text the checkpoint's own")
+    dropout: float | None = _setting(None, "dropout before the classifier", _float(0.0, 1.0, low_inclusive=True),
+                                     shown=_RECIPE)
+    image_size: int | None = _setting(None, "square input size in pixels", _int(32, 2048),
+                                      shown=_RECIPE + ": the backbone's own")
+    sequence_length: int | None = _setting(None, "text: tokens per example", _int(8, 8192),
+                                           shown=_RECIPE + ": covers 99%% of the training texts")
+    mixed_precision: bool | None = _setting(None, "bfloat16 compute (float16 on GPUs without bfloat16); "
+                                                  "probabilities stay float32", _bool, _BOOLEAN,
+                                            shown=_RECIPE + ": on where the hardware has fast bfloat16")
+    jit_compile: bool | None = _setting(None, "XLA-compile the training step (text: everything after the "
+                                              "tokenizer)", _bool, _BOOLEAN, shown=_RECIPE)
+    val_split: float = _setting(0.1, "fraction held out for validation without --val", _float(0.0, 1.0))
+    text_column: str = _setting("text", "text: the column holding the text")
+    label_column: str = _setting("label", "text: the column holding the label")
+    max_train_examples: int | None = _setting(None, "train on a stratified subset of this size", _int(2))
+    strategy: str = _setting("auto", "|".join(STRATEGIES), _choice(*STRATEGIES))
+    collective_timeout: float | None = _setting(300.0, "multi-worker: seconds a collective waits for the other "
+                                                       "workers before the run stops", _float(0.0, 1e6))
+    cache_features: bool = _setting(True, "phase 1: run the frozen backbone once and train the head on its cached "
+                                          "output (off by itself, with the reason, where a random layer precedes "
+                                          "the head)", _bool, _BOOLEAN)
+    output: str | None = _setting(None, "run directory", shown="runs/NAME-TIMESTAMP")
+    export_dir: str = _setting("saved_models", "where NAME/VERSION/ SavedModels go")
+    name: str | None = _setting(None, "model name under --export-dir", shown="from --train")
+    seed: int = _setting(42, "random seed", _int(0))
+
+    def __post_init__(self):
+        """Checks every value as the CLI does (so ``run(TrainConfig(...))`` refuses the same)."""
+        for f in fields(self):
+            value, check = getattr(self, f.name), f.metadata["check"]
+            if value is not None and check is not None:
+                try:
+                    setattr(self, f.name, check(value))
+                except ValueError as e:
+                    raise TfxferError(f"--{f.name.replace('_', '-')} {e}") from None
+        for required in ("backbone", "train"):
+            if not getattr(self, required):
+                raise TfxferError(f"--{required} is required (see --help)")
+        if self.epochs == 0 and self.fine_tune_epochs == 0:
+            raise TfxferError("--epochs and --fine-tune-epochs are both 0: nothing would train")
 
     def resolved(self) -> TrainConfig:
         """A copy with the weights and the model name filled in (the recipe decides the rest)."""
@@ -67,7 +216,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: Path) -> None:
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        write_text_atomically(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def infer_task(train: str) -> str:
@@ -103,7 +252,7 @@ def load_yaml(path: str) -> dict:
     try:
         data = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as e:
-        raise TfxferError(f"--config file {path} is not valid YAML: {str(e).splitlines()[0]}") from e
+        raise TfxferError(f"--config file {path} is not valid YAML: {first_line(e)}") from e
     if not isinstance(data, dict):
         raise TfxferError(f"--config file {path} must hold a mapping of flag names to values")
     data = {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -113,3 +262,17 @@ def load_yaml(path: str) -> dict:
             f"--config file {path} has unknown key(s) {', '.join(unknown)}; accepted: {', '.join(field_names())}"
         )
     return data
+
+
+def flag_help(name: str) -> str:
+    """``--help`` text of a field: what it takes, and its default (or who decides it)."""
+    f = next(f for f in fields(TrainConfig) if f.name == name)
+    default = f.metadata["shown"] or (None if f.default is None else str(f.default).lower()
+                                      if isinstance(f.default, bool) else f.default)
+    return f.metadata["help"] + (f" (default {default})" if default not in (None, "") else "")
+
+
+def flag_kind(name: str) -> str:
+    """``boolean`` for on/off settings (``--x`` / ``--no-x``), else ``value``."""
+    f = next(f for f in fields(TrainConfig) if f.name == name)
+    return f.metadata["flag"].get("action", "value")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfxfer.errors import TfxferError
+from tfxfer.errors import TfxferError, first_line
 from tfxfer.images import IMAGE_EXTENSIONS, decode_and_resize, decode_image
 
 log = logging.getLogger("tfxfer")
@@ -251,7 +251,7 @@ def _tfds_builder(spec: str, role: str = "train"):
         return tfds.builder(name)
     except Exception as e:  # noqa: BLE001 - unknown names, missing metadata
         raise TfxferError(
-            f"could not load {role} dataset {spec}: {str(e).splitlines()[0][:200]} — tfds downloads "
+            f"could not load {role} dataset {spec}: {first_line(e)} — tfds downloads "
             f"need internet; offline, pass a local folder or file instead"
         ) from e
 
@@ -270,7 +270,7 @@ def tfds_num_examples(spec: str) -> int:
         builder.download_and_prepare()
         return int(builder.info.splits[spec[len("tfds:"):].partition(":")[2] or "train"].num_examples)
     except Exception as e:  # noqa: BLE001 - download errors, bad splits
-        raise TfxferError(f"could not load dataset {spec}: {str(e).splitlines()[0][:200]}") from e
+        raise TfxferError(f"could not load dataset {spec}: {first_line(e)}") from e
 
 
 def _tfds_pipeline(spec: str, role: str, default_split: str, image_size, batch_size, shuffle, seed):
@@ -282,7 +282,7 @@ def _tfds_pipeline(spec: str, role: str, default_split: str, image_size, batch_s
         ds = builder.as_dataset(split=split, as_supervised=True)
     except Exception as e:  # noqa: BLE001 - download errors, bad splits
         raise TfxferError(
-            f"could not load {role} dataset {spec} (split {split!r}): {str(e).splitlines()[0][:200]} "
+            f"could not load {role} dataset {spec} (split {split!r}): {first_line(e)} "
             f"— tfds downloads need internet; offline, pass a local folder or file instead"
         ) from e
     class_names = tfds_class_names(spec)
@@ -553,8 +553,8 @@ def load_text_data(
 ) -> Datasets:
     """.csv/.tsv/.jsonl files or ``tfds:`` names -> :class:`Datasets` of ``(string, label)``.
 
-    Rows with empty text or label, and lines that are not UTF-8, are reported by count and
-    line number and left out; a val/test label that training never saw is an error.
+    Rows with empty text or label are reported by count and line number and left out; a line
+    that is not UTF-8 and a val/test label that training never saw are errors naming them.
 
     Example:
 

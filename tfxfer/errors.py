@@ -15,3 +15,11 @@ class WorkerLostError(Exception):
     Not the user's input: the CLI prints it as one line and exits with status 3, and the
     same command on every worker continues from the last saved epoch.
     """
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """An exception's first non-empty line, at most ``limit`` characters (its type's name when
+    it has no message): what a one-line error message quotes of the cause."""
+    text = str(getattr(error, "message", None) or error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."

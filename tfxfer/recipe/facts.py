@@ -54,7 +54,7 @@ def fast_bfloat16() -> str | None:
         return None
     units = [name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16")) if flag in flags]
     if units:
-        return f"this CPU has {' and '.join(units)} units (about 2x faster steps, shared/KERAS3_NOTES.md)"
+        return f"this CPU has {' and '.join(units)} units (about 2x faster steps, docs/keras3_notes.md)"
     return None
 
 

@@ -161,7 +161,7 @@ def _mixed_precision(f: Facts, _) -> Choice:
 
 
 def _jit_compile(f: Facts, _) -> Choice:
-    return Choice(False, "XLA was not faster for these models on CPU (shared/KERAS3_NOTES.md); --jit-compile")
+    return Choice(False, "XLA was not faster for these models on CPU (docs/keras3_notes.md); --jit-compile")
 
 
 def _image_size(f: Facts, _) -> Choice:
