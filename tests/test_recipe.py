@@ -63,9 +63,12 @@ def test_fine_tuning_steps_scale_with_the_data():
     assert epochs(9600, replicas=2) == 2  # half the steps an epoch with twice the global batch
 
 
-def test_head_epochs_depend_on_cached_features():
-    assert decide(_text(cached=True), {})["epochs"].value == 100
-    assert decide(_text(cached=False), {})["epochs"].value == 3
+def test_head_epochs_depend_on_cached_features_and_on_fine_tuning():
+    image = Facts("image", 400, 5, cached=True)
+    assert decide(image, {})["epochs"].value == 100  # images: the head to convergence on cached features
+    assert decide(Facts("image", 400, 5, cached=False), {})["epochs"].value == 3
+    assert decide(_text(), {})["epochs"].value == 3  # text: a warm head, then the encoder fine-tunes
+    assert decide(_text(), {"fine_tune_epochs": 0})["epochs"].value == 100  # no fine-tuning: the head converges
 
 
 def test_mixed_precision_where_the_hardware_has_bfloat16():
