@@ -27,7 +27,9 @@ from tfxfer.data import load_image_data, load_text_data
 
 def in_order(ds, batch_size):
     # The same examples in the same order under both strategies: a shuffled dataset is
-    # reshuffled differently once a strategy distributes it.
+    # reshuffled differently once a strategy distributes it. The splits' own order
+    # (data.in_order), not the training order: text training batches group texts of similar
+    # length, and the per-replica gradient clipping stated below then departs by up to 3.4%.
     inputs, labels = zip(*[(x.numpy(), y.numpy()) for x, y in ds.unbatch()])
     return tf.data.Dataset.from_tensor_slices((np.stack(inputs), np.array(labels))).batch(batch_size)
 
@@ -46,7 +48,7 @@ for name, strategy in (("default", tf.distribute.get_strategy()),
             data = load_text_data(path, batch_size=16, seed=0)
             phases = dict(epochs=2)
     batch = 8 if task == "image" else 16
-    result = tfxfer.fine_tune(model, in_order(data.train, batch), data.val, learning_rate=1e-2, fine_tune_learning_rate=1e-4,
+    result = tfxfer.fine_tune(model, in_order(data.in_order("train"), batch), data.val, learning_rate=1e-2, fine_tune_learning_rate=1e-4,
                               early_stopping_patience=0, verbose=0, **phases)
     losses[name] = {"replicas": strategy.num_replicas_in_sync, "loss": result.history["loss"],
                     "val_loss": result.history["val_loss"]}
