@@ -59,7 +59,8 @@ def test_fine_tuning_steps_scale_with_the_data():
     assert epochs(9000) == 2  # 282 steps an epoch: 2 epochs reach 300 steps
     assert epochs(9600) == 1  # 300 steps in one epoch
     assert epochs(2700) == 4  # 85 steps an epoch
-    assert epochs(360) == 10  # 12 steps an epoch: capped at 10 epochs
+    assert epochs(360) == 10  # 12 steps an epoch: capped at 10 epochs, and the reason says so
+    assert "capped at 10" in decide(_text(examples=360), {})["fine_tune_epochs"].why
     assert epochs(9600, replicas=2) == 2  # half the steps an epoch with twice the global batch
 
 

@@ -32,8 +32,8 @@ def start_tensorflow(verbose: bool = False) -> None:
     """Imports TensorFlow, without its start-up banners unless ``verbose``.
 
     Importing it prints "oneDNN custom operations are on", "Could not find cuda drivers" and
-    absl's "log messages before absl::InitializeLog()" notice, twice, from C++ straight to file
-    descriptor 2, where neither TF_CPP_MIN_LOG_LEVEL nor Python's logging reaches: they read
+    absl's "log messages before absl::InitializeLog()" notice, twice, and looking for devices
+    "failed call to cuInit", from C++ straight to file descriptor 2, where neither TF_CPP_MIN_LOG_LEVEL nor Python's logging reaches: they read
     like failures on a machine that works. They are caught during the import and shown only
     if the import fails. Python-side INFO chatter (absl's renamed-input notes on export,
     "Assets written to") is turned down to warnings.
@@ -44,7 +44,9 @@ def start_tensorflow(verbose: bool = False) -> None:
         with tempfile.TemporaryFile() as sink:
             os.dup2(sink.fileno(), 2)
             try:
-                import tensorflow  # noqa: F401
+                import tensorflow
+
+                tensorflow.config.list_physical_devices()  # "failed call to cuInit" comes here
             except BaseException:
                 os.dup2(saved, 2)
                 sink.seek(0)

@@ -141,12 +141,15 @@ def _steps_per_epoch(f: Facts, decided: dict) -> int:
 
 def _fine_tune_epochs(f: Facts, decided: dict) -> Choice:
     steps = _steps_per_epoch(f, decided)
-    epochs = min(FINE_TUNE_MAX_EPOCHS, max(1, math.ceil(FINE_TUNE_MIN_STEPS / steps)))
+    wanted = max(1, math.ceil(FINE_TUNE_MIN_STEPS / steps))
+    epochs = min(FINE_TUNE_MAX_EPOCHS, wanted)
+    budget = (f"{epochs} x {steps} steps, at least {FINE_TUNE_MIN_STEPS} (small data needs more passes)"
+              if epochs == wanted else
+              f"{epochs} x {steps} steps: {FINE_TUNE_MIN_STEPS} would take {wanted} epochs, capped at "
+              f"{FINE_TUNE_MAX_EPOCHS} (small data overfits with more passes)")
     if f.task == "text":
-        return Choice(epochs, f"fine-tune the whole encoder from the trained head (LP-FT): {epochs} x {steps} "
-                              f"steps, at least {FINE_TUNE_MIN_STEPS} (small data needs more passes)")
-    return Choice(epochs, f"fine-tune from the trained head (LP-FT): {epochs} x {steps} steps, at least "
-                          f"{FINE_TUNE_MIN_STEPS}; BatchNorm statistics stay frozen")
+        return Choice(epochs, f"fine-tune the whole encoder from the trained head (LP-FT): {budget}")
+    return Choice(epochs, f"fine-tune from the trained head (LP-FT): {budget}; BatchNorm statistics stay frozen")
 
 
 def _unfreeze(f: Facts, _) -> Choice:
