@@ -33,7 +33,7 @@ from tfxfer.hparams import write_hparams
 from tfxfer.plots import plot_training_curves
 from tfxfer.recipe import Choice, budget
 from tfxfer.recipe import facts as recipe_facts
-from tfxfer.training import default_rate, fine_tune, set_mixed_precision
+from tfxfer.training import fine_tune, set_mixed_precision
 
 log = logging.getLogger("tfxfer")
 
@@ -193,7 +193,8 @@ def run(config: TrainConfig) -> RunResult:
             print(f"{role}: left out {len(files)} unreadable file(s): {', '.join(files[:5])}"
                   f"{' ...' if len(files) > 5 else ''}")
     if config.time_budget and not settings["fine_tune_epochs"].by_user and config.fine_tune_epochs > 0:
-        saved = _saved_config(run_dir) if resuming else None
+        # The saved file itself: _saved_config leaves out fine_tune_epochs under a time budget.
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text()) if resuming else None
         if saved is not None:  # a resumed run keeps the epochs its first start measured
             settings["fine_tune_epochs"] = Choice(saved["fine_tune_epochs"], "--time-budget, as measured at the "
                                                                              "run's first start")
@@ -218,8 +219,8 @@ def run(config: TrainConfig) -> RunResult:
         fit = fine_tune(
             model, datasets, epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
             unfreeze=config.unfreeze,
-            learning_rate=(config.learning_rate or default_rate(config.task, 1)) * scale,
-            fine_tune_learning_rate=(config.fine_tune_learning_rate or default_rate(config.task, 2)) * scale,
+            learning_rate=config.learning_rate * scale,  # both rates resolved by the recipe
+            fine_tune_learning_rate=config.fine_tune_learning_rate * scale,
             early_stopping_patience=config.early_stopping_patience, run_dir=out_dir,
             checkpoints=Checkpoints(run_dir / "checkpoints", writer=chief),
             cache_features=config.cache_features, cache_dir=run_dir / "feature_cache" if chief else None,
