@@ -40,7 +40,7 @@ DEFAULT_DATASETS = ("rt3000", "trec500", "fmnist400", "lfw200")
 # One flag changed at a time, on one text and one image dataset.
 ABLATIONS = {
     "trec500": (("--pooling", "cls"), ("--no-mixed-precision",), ("--epochs", "100"), ("--fine-tune-epochs", "0")),
-    "fmnist400": (("--fine-tune-epochs", "0"),),
+    "fmnist400": (("--fine-tune-epochs", "0"), ("--fine-tune-epochs", "10"), ("--unfreeze", "50")),
 }
 
 

@@ -64,6 +64,17 @@ def test_fine_tuning_steps_scale_with_the_data():
     assert epochs(9600, replicas=2) == 2  # half the steps an epoch with twice the global batch
 
 
+def test_image_fine_tuning_is_shorter_a_step_costing_the_whole_cnn():
+    def epochs(examples):
+        return decide(Facts("image", examples, 10, cached=True), {})["fine_tune_epochs"].value
+
+    assert epochs(360) == 5  # 12 steps an epoch: 60 steps
+    assert epochs(1800) == 2  # 57 steps an epoch: never fewer than 2 epochs
+    assert epochs(90) == 5  # 3 steps an epoch: at most 5 epochs
+    assert "BatchNorm statistics stay frozen" in decide(Facts("image", 360, 10, cached=True), {})[
+        "fine_tune_epochs"].why
+
+
 def test_head_epochs_depend_on_cached_features_and_on_fine_tuning():
     image = Facts("image", 400, 5, cached=True)
     assert decide(image, {})["epochs"].value == 100  # images: the head to convergence on cached features

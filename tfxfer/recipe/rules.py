@@ -36,8 +36,12 @@ FIXED = {
 HEAD_EPOCHS_CACHED = 100    # a head epoch on cached features costs milliseconds
 HEAD_EPOCHS_UNCACHED = 3    # each one runs the whole backbone
 HEAD_EPOCHS_BEFORE_FINE_TUNING = 3  # text: a warm head, not a converged one, before the encoder trains
-FINE_TUNE_MIN_STEPS = 300   # small data needs more passes to fine-tune well (Mosbach et al., 2021)
+FINE_TUNE_MIN_STEPS = 300   # text: small data needs more passes to fine-tune well (Mosbach et al., 2021)
 FINE_TUNE_MAX_EPOCHS = 10
+# Images: a step runs the whole CNN forward and back at full resolution (~100x a head step), and
+# on Fashion-MNIST 10x40 5 epochs (60 steps) scored as 10 did (0.818 both) in half the time.
+IMAGE_FINE_TUNE_MIN_STEPS = 60
+IMAGE_FINE_TUNE_EPOCHS = (2, 5)  # fewest, most
 TEXT_COVERAGE = 0.99        # share of the training texts the sequence length covers untruncated
 
 
@@ -141,15 +145,19 @@ def _steps_per_epoch(f: Facts, decided: dict) -> int:
 
 def _fine_tune_epochs(f: Facts, decided: dict) -> Choice:
     steps = _steps_per_epoch(f, decided)
+    if f.task == "image":
+        fewest, most = IMAGE_FINE_TUNE_EPOCHS
+        epochs = min(most, max(fewest, math.ceil(IMAGE_FINE_TUNE_MIN_STEPS / steps)))
+        return Choice(epochs, f"fine-tune from the trained head (LP-FT): {epochs} x {steps} steps, at least "
+                              f"{IMAGE_FINE_TUNE_MIN_STEPS} steps and {fewest}-{most} epochs (5 scored as 10 on "
+                              f"Fashion-MNIST 10x40 in half the time); BatchNorm statistics stay frozen")
     wanted = max(1, math.ceil(FINE_TUNE_MIN_STEPS / steps))
     epochs = min(FINE_TUNE_MAX_EPOCHS, wanted)
     budget = (f"{epochs} x {steps} steps, at least {FINE_TUNE_MIN_STEPS} (small data needs more passes)"
               if epochs == wanted else
               f"{epochs} x {steps} steps: {FINE_TUNE_MIN_STEPS} would take {wanted} epochs, capped at "
               f"{FINE_TUNE_MAX_EPOCHS} (small data overfits with more passes)")
-    if f.task == "text":
-        return Choice(epochs, f"fine-tune the whole encoder from the trained head (LP-FT): {budget}")
-    return Choice(epochs, f"fine-tune from the trained head (LP-FT): {budget}; BatchNorm statistics stay frozen")
+    return Choice(epochs, f"fine-tune the whole encoder from the trained head (LP-FT): {budget}")
 
 
 def _unfreeze(f: Facts, _) -> Choice:
