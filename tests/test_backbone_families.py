@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tfxfer
-from tfxfer.backbones.keras_apps import application_names, preprocessing_for
+from tfxfer.models.backbones.keras_apps import application_names, preprocessing_for
 
 
 @pytest.mark.parametrize("name", application_names())

@@ -22,7 +22,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np, tfxfer
-from tfxfer.data import load_image_data, load_text_data
+from tfxfer.data.sources import load_image_data, load_text_data
 
 
 def in_order(ds, batch_size):

@@ -17,9 +17,9 @@ import tensorflow as tf
 
 import tfxfer
 from tests.conftest import REPO, write_image
-from tfxfer.export import PARITY_TOLERANCE
-from tfxfer.freezing import count_params
-from tfxfer.images import decode_batch
+from tfxfer.data.images import decode_batch
+from tfxfer.models.freezing import count_params
+from tfxfer.serving.export import PARITY_TOLERANCE
 
 CLASSES = ["cat", "dog", "fox"]
 

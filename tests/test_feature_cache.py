@@ -12,8 +12,8 @@ import pytest
 
 import tfxfer
 from tests.conftest import EFFICIENTNET_LITE0, run_cli, write_image
-from tfxfer import feature_cache
-from tfxfer.data import load_image_data, load_text_data
+from tfxfer.data.sources import load_image_data, load_text_data
+from tfxfer.finetune import feature_cache
 
 
 def _head_weights(model: keras.Model) -> list[np.ndarray]:
@@ -167,7 +167,7 @@ class _StopAfterFirstEpoch(keras.callbacks.Callback):
 def test_head_epochs_checkpoint_only_the_head_and_resume_from_it(tiny_images, tmp_path):
     """While the head trains on cached features only the head changes: each epoch's checkpoint
     holds the head (kilobytes), the whole model is written once, and a restart restores both."""
-    from tfxfer.checkpoints import Checkpoints
+    from tfxfer.finetune.checkpoints import Checkpoints
 
     def build():
         keras.utils.set_random_seed(0)

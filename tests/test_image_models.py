@@ -10,9 +10,9 @@ import tensorflow as tf
 
 import tfxfer
 from tests.conftest import EFFICIENTNET_LITE0
-from tfxfer.data import load_image_data
+from tfxfer.data.sources import load_image_data
 from tfxfer.errors import TfxferError
-from tfxfer.freezing import backbone_blocks, count_params, set_trainable
+from tfxfer.models.freezing import backbone_blocks, count_params, set_trainable
 
 
 class _FeatureVector(tf.Module):

@@ -48,10 +48,10 @@ def test_efficientnet_with_no_tuning_flags_beats_a_linear_probe_and_random_weigh
     """EfficientNet-Lite0 (ImageNet) on 4 Fashion-MNIST classes x 50 images, given nothing but
     the data: at least what logistic regression on its frozen features reaches, and far more
     than the same architecture from random weights."""
-    from tfxfer import demo_data
+    from tfxfer.data import demo
 
-    train = demo_data.fashion_mnist_folders(classes=4, per_class=50, split="train")
-    test = demo_data.fashion_mnist_folders(classes=4, per_class=100, split="test")
+    train = demo.fashion_mnist_folders(classes=4, per_class=50, split="train")
+    test = demo.fashion_mnist_folders(classes=4, per_class=100, split="test")
     results = {}
     for name, extra in (("zero_flags", []), ("random", ["--weights", "none", "--fine-tune-epochs", "2"])):
         started = time.perf_counter()

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 import tfxfer
-from tfxfer.data import load_image_data, load_text_data
-from tfxfer.training import set_mixed_precision
+from tfxfer.data.sources import load_image_data, load_text_data
+from tfxfer.finetune.precision import set_mixed_precision
 
 
 @pytest.fixture

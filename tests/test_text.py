@@ -48,8 +48,8 @@ def _backbone_uri(kind, tiny_preset, tfhub_bert) -> dict:
 def test_pooling_modes_take_raw_strings(tiny_preset, pooling):
     import tensorflow as tf
 
-    from tfxfer.builders import build_text_classifier
-    from tfxfer.freezing import set_trainable
+    from tfxfer.models.builders import build_text_classifier
+    from tfxfer.models.freezing import set_trainable
 
     model = build_text_classifier(f"kerashub:{tiny_preset}", 3, pooling=pooling, sequence_length=16)
     probabilities = model(tf.constant(TEXTS), training=False).numpy()
@@ -68,7 +68,7 @@ def test_mean_pooling_ignores_padding(tiny_preset):
     import keras
     import tensorflow as tf
 
-    from tfxfer.builders import build_text_classifier
+    from tfxfer.models.builders import build_text_classifier
 
     short = build_text_classifier(f"kerashub:{tiny_preset}", 2, pooling="mean", sequence_length=12)
     long = build_text_classifier(f"kerashub:{tiny_preset}", 2, pooling="mean", sequence_length=48)
@@ -79,9 +79,9 @@ def test_mean_pooling_ignores_padding(tiny_preset):
 
 
 def test_freezing_modes(tiny_preset):
-    from tfxfer.builders import build_text_classifier
     from tfxfer.errors import TfxferError
-    from tfxfer.freezing import count_params, set_trainable
+    from tfxfer.models.builders import build_text_classifier
+    from tfxfer.models.freezing import count_params, set_trainable
 
     model = build_text_classifier(f"kerashub:{tiny_preset}", 2, pooling="pooled", sequence_length=16)
     backbone = model.get_layer("backbone").backbone
@@ -107,10 +107,10 @@ def test_freezing_modes(tiny_preset):
 def test_tfhub_bert_fine_tunes_with_adamw(tfhub_bert, sentiment_csvs, tmp_path):
     import keras
 
-    from tfxfer.builders import build_text_classifier
-    from tfxfer.data import load_text_data
-    from tfxfer.export import export_saved_model
-    from tfxfer.training import fine_tune
+    from tfxfer.data.sources import load_text_data
+    from tfxfer.finetune.phases import fine_tune
+    from tfxfer.models.builders import build_text_classifier
+    from tfxfer.serving.export import export_saved_model
 
     keras.utils.set_random_seed(0)
     data = load_text_data(str(sentiment_csvs["train"]), str(sentiment_csvs["val"]), batch_size=16)
@@ -158,8 +158,8 @@ print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(),
 def test_export_parity_in_fresh_process(kind, tiny_preset, tfhub_bert, tmp_path):
     import tensorflow as tf
 
-    from tfxfer.builders import build_text_classifier
-    from tfxfer.export import export_saved_model
+    from tfxfer.models.builders import build_text_classifier
+    from tfxfer.serving.export import export_saved_model
 
     model = build_text_classifier(num_classes=3, pooling="mean", sequence_length=24,
                                   **_backbone_uri(kind, tiny_preset, tfhub_bert))
@@ -295,9 +295,9 @@ def _tfidf_baseline(train_csv, test_csv) -> float:
 
 
 def _train_minilm(split, tmp_path, name, *extra) -> dict:
-    from tfxfer import demo_data
+    from tfxfer.data import demo
 
-    result = run_cli("tfxfer.train", "--backbone", f"kerashub:{demo_data.minilm_dir()}",
+    result = run_cli("tfxfer.train", "--backbone", f"kerashub:{demo.minilm_dir()}",
                      "--train", str(split["train"]), "--test", str(split["test"]),
                      "--output", str(tmp_path / name), "--export-dir", str(tmp_path / "models"), "--name", name,
                      *extra, timeout=900)

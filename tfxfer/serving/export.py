@@ -20,10 +20,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxfer.builders import image_size, is_text_model
-from tfxfer.checkpoints import without_optimizer
+from tfxfer.data.images import decode_batch
 from tfxfer.errors import TfxferError
-from tfxfer.images import decode_batch
+from tfxfer.finetune.checkpoints import without_optimizer
+from tfxfer.models.builders import image_size, is_text_model
+from tfxfer.serving.servable import load_signature, versions
 
 _TMP_PREFIX = ".tmp-"
 PARITY_TOLERANCE = 1e-4
@@ -39,23 +40,6 @@ def ensure_writable_dir(path: str | Path, role: str = "--export-dir") -> Path:
     except OSError as e:
         raise TfxferError(f"{role} {path} is not a writable directory ({e.strerror or e})") from e
     return path
-
-
-def _versions(model_dir: Path) -> list[int]:
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def latest_version(model_dir: str | Path) -> Path:
-    """``NAME/`` -> its highest ``NAME/VERSION/``; a version directory is returned as it is."""
-    model_dir = Path(model_dir)
-    if (model_dir / "saved_model.pb").exists():
-        return model_dir
-    versions = _versions(model_dir)
-    if not versions:
-        raise TfxferError(f"{model_dir} holds no SavedModel (no saved_model.pb and no numbered version folder)")
-    return model_dir / str(versions[-1])
 
 
 def _remove_stale_temporaries(model_dir: Path) -> None:
@@ -177,8 +161,8 @@ def _check_written(path: Path, model: keras.Model, task: str) -> None:
 
 def _rename_into_place(tmp: Path, model_dir: Path) -> Path:
     for _ in range(100):
-        versions = _versions(model_dir)
-        target = model_dir / str((versions[-1] if versions else 0) + 1)
+        numbers = versions(model_dir)
+        target = model_dir / str((numbers[-1] if numbers else 0) + 1)
         if target.exists():
             continue
         try:
@@ -200,36 +184,3 @@ def _versions_info() -> dict:
 
     return {"versions": {"tfxfer": tfxfer.__version__, "tensorflow": tf.__version__,
                          "keras": keras.__version__, "keras_hub": keras_hub.__version__}}
-
-
-def load_servable(model_dir: str):
-    """(serving function, task) of an exported model: its newest version, or the version
-    directory given."""
-    path = latest_version(model_dir)
-    info_file = path / "assets" / "tfxfer.json"
-    task = json.loads(info_file.read_text()).get("task", "image") if info_file.exists() else "image"
-    return load_signature(path, task), task
-
-
-def load_signature(path: Path, task: str):
-    """``serving_default`` of the SavedModel at ``path``, with the TF Text ops a text model's
-    tokenizer needs registered first (the stock TF Serving binary links them too)."""
-    if task == "text":
-        import tensorflow_text  # noqa: F401 - registers the tokenizer's ops
-
-    return tf.saved_model.load(str(path)).signatures["serving_default"]
-
-
-def serve_in_batches(serve, task: str, fed: list, batch_size: int, names: list[str]):
-    """Yields (index of the batch's first input, the signature's outputs) over ``fed`` (texts,
-    or encoded image bytes); an image that cannot be decoded is a TfxferError naming its batch."""
-    key = "text" if task == "text" else "image_bytes"
-    for start in range(0, len(fed), batch_size):
-        batch = fed[start:start + batch_size]
-        try:
-            yield start, serve(**{key: tf.constant(batch)})
-        except tf.errors.InvalidArgumentError as e:
-            if task == "image":
-                raise TfxferError(f"an image in {', '.join(names[start:start + len(batch)])} cannot be decoded "
-                                  f"(JPEG, PNG, GIF or BMP accepted)") from e
-            raise

@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tfxfer.files import replaced_atomically, write_text_atomically
+from tfxfer.io.atomic import replaced_atomically, write_text_atomically
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import keras
 
-from tfxfer.backbones import Backbone
 from tfxfer.errors import TfxferError, first_line
-from tfxfer.layers import PixelScaling
+from tfxfer.models.backbones import Backbone
+from tfxfer.models.layers import PixelScaling
 
 # The affine map each family's `preprocess_input` applies to RGB pixels in [0, 255]:
 # (scale, offset, bgr). Families not listed carry their preprocessing inside the model.

@@ -17,9 +17,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfxfer.backbones import Backbone
 from tfxfer.errors import TfxferError, first_line
-from tfxfer.layers import PixelScaling
+from tfxfer.models.backbones import Backbone
+from tfxfer.models.layers import PixelScaling
 
 
 def resolve_handle(handle: str) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfxfer.backbones import Backbone
 from tfxfer.errors import TfxferError, first_line
-from tfxfer.layers import PixelScaling
+from tfxfer.models.backbones import Backbone
+from tfxfer.models.layers import PixelScaling
 
 
 def _preset(name: str) -> str:

@@ -17,23 +17,24 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from tfxfer import data as data_lib
 from tfxfer import recipe
-from tfxfer.builders import build_image_classifier, build_text_classifier, image_size
-from tfxfer.checkpoints import Checkpoints
 from tfxfer.config import TrainConfig
-from tfxfer.distribution import is_chief, select_strategy, strategy_name, worker_label
+from tfxfer.data import sources
 from tfxfer.errors import TfxferError, WorkerLostError, first_line
-from tfxfer.evaluate import format_report, write_report
-from tfxfer.evaluation import classification_report, predict_with_labels
-from tfxfer.export import ensure_writable_dir, export_saved_model
-from tfxfer.files import write_text_atomically
-from tfxfer.freezing import set_trainable
-from tfxfer.hparams import write_hparams
-from tfxfer.plots import plot_training_curves
+from tfxfer.finetune.checkpoints import Checkpoints
+from tfxfer.finetune.distribution import is_chief, select_strategy, strategy_name, worker_label
+from tfxfer.finetune.phases import fine_tune
+from tfxfer.finetune.precision import set_mixed_precision
+from tfxfer.io.atomic import write_text_atomically
+from tfxfer.models.builders import build_image_classifier, build_text_classifier, image_size
+from tfxfer.models.freezing import set_trainable
 from tfxfer.recipe import Choice, budget
 from tfxfer.recipe import facts as recipe_facts
-from tfxfer.training import fine_tune, set_mixed_precision
+from tfxfer.reports.hparams import write_hparams
+from tfxfer.reports.metrics import classification_report, predict_with_labels
+from tfxfer.reports.plots import plot_training_curves
+from tfxfer.reports.report_files import format_report, write_report
+from tfxfer.serving.export import ensure_writable_dir, export_saved_model
 
 log = logging.getLogger("tfxfer")
 
@@ -55,7 +56,7 @@ def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
     if config.recipe == "fixed" or all(value is not None for value in user.values()):
         facts = recipe.Facts(config.task, len(splits.train) if splits else 0, num_classes, cached)
     else:
-        examples = len(splits.train) if splits else data_lib.tfds_num_examples(config.train)
+        examples = len(splits.train) if splits else sources.tfds_num_examples(config.train)
         facts = recipe_facts.gather(config.task, config.backbone, splits.train.inputs if splits else [],
                                     num_classes, cached=cached, replicas=strategy.num_replicas_in_sync,
                                     preprocessor=config.preprocessor, examples=examples)
@@ -82,9 +83,9 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
 
 def _read_splits(config: TrainConfig):
     if config.task == "image":
-        return data_lib.read_image_splits(config.train, config.val, config.test,
+        return sources.read_image_splits(config.train, config.val, config.test,
                                           val_split=config.val_split, seed=config.seed)
-    return data_lib.read_text_splits(config.train, config.val, config.test, text_column=config.text_column,
+    return sources.read_text_splits(config.train, config.val, config.test, text_column=config.text_column,
                                      label_column=config.label_column, val_split=config.val_split,
                                      seed=config.seed, max_train_examples=config.max_train_examples)
 
@@ -93,14 +94,14 @@ def _datasets(config: TrainConfig, splits, model: keras.Model):
     if config.task == "image":
         size = image_size(model)
         if splits is None:
-            return data_lib.load_image_data(config.train, config.val, config.test, image_size=size,
+            return sources.load_image_data(config.train, config.val, config.test, image_size=size,
                                             batch_size=config.batch_size, val_split=config.val_split,
                                             seed=config.seed)
-        return data_lib.image_datasets(splits, size, config.batch_size, config.seed)
+        return sources.image_datasets(splits, size, config.batch_size, config.seed)
     if splits is None:
-        return data_lib.load_text_data(config.train, config.val, config.test, batch_size=config.batch_size,
+        return sources.load_text_data(config.train, config.val, config.test, batch_size=config.batch_size,
                                        val_split=config.val_split, seed=config.seed)
-    return data_lib.text_datasets(splits, config.batch_size, config.seed)
+    return sources.text_datasets(splits, config.batch_size, config.seed)
 
 
 def _comparable(config: dict) -> dict:
@@ -158,9 +159,9 @@ def run(config: TrainConfig) -> RunResult:
     # First of all TensorFlow: a multi-worker strategy must configure collectives at startup.
     strategy = select_strategy(config.strategy, collective_timeout=config.collective_timeout)
     # Files are listed and checked before the (slower) backbone is built.
-    splits = None if data_lib.is_tfds(config.train) else _read_splits(config)
+    splits = None if sources.is_tfds(config.train) else _read_splits(config)
     # tfds: the class count comes with the dataset's metadata
-    num_classes = len(splits.class_names) if splits else len(data_lib.tfds_class_names(config.train))
+    num_classes = len(splits.class_names) if splits else len(sources.tfds_class_names(config.train))
     replicas = strategy.num_replicas_in_sync
     settings = _recipe(config, splits, num_classes, strategy)
     config = dataclasses.replace(config, **{name: choice.value for name, choice in settings.items()})

@@ -31,13 +31,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxfer.data import Datasets
-from tfxfer.layers import BackboneLayer
+from tfxfer.data.sources import Datasets
+from tfxfer.models.layers import BackboneLayer
 
 log = logging.getLogger("tfxfer")
 
 _VERSION = 1
-_HEAD_LAYERS = ("head_dropout", "classifier")  # what tfxfer.heads.classification_head adds
+_HEAD_LAYERS = ("head_dropout", "classifier")  # what tfxfer.models.heads.classification_head adds
 # Cached features up to this size are held in memory as one tensor; larger ones are read from
 # the on-disk entry batch by batch.
 IN_MEMORY_BYTES = 1 << 30

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import keras
 
-from tfxfer.backbones import load_image_backbone, load_text_backbone
 from tfxfer.errors import TfxferError
-from tfxfer.freezing import set_trainable
-from tfxfer.heads import TEXT_POOLING, classification_head, pool_image_features, pool_text_features
-from tfxfer.layers import BackboneLayer, TrimToLongest
+from tfxfer.models.backbones import load_image_backbone, load_text_backbone
+from tfxfer.models.freezing import set_trainable
+from tfxfer.models.heads import TEXT_POOLING, classification_head, pool_image_features, pool_text_features
+from tfxfer.models.layers import BackboneLayer, TrimToLongest
 
 
 def is_text_model(model: keras.Model) -> bool:

@@ -1,4 +1,5 @@
-"""PNG plots of a run: training curves with the phase boundary, and a confusion matrix."""
+"""PNG plots of a run: training curves with the phase boundary, a confusion matrix, and the
+worst-predicted images."""
 
 from __future__ import annotations
 
@@ -49,3 +50,22 @@ def plot_confusion_matrix(matrix, class_names: list[str], path: Path, title: str
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_worst_examples(rows: list[dict], path: Path) -> None:
+    """A grid of the worst-predicted images, each titled with its true and predicted class."""
+    from PIL import Image
+
+    columns = 4
+    lines = max(1, -(-len(rows) // columns))
+    fig, axes = plt.subplots(lines, columns, figsize=(3 * columns, 3.2 * lines), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, row in zip(axes.flat, rows):
+        with Image.open(row["input"]) as image:
+            ax.imshow(image.convert("RGB"))
+        ax.set_title(f"true {row['true']} (p={row['true_probability']:.2f})\npredicted {row['predicted']}",
+                     fontsize=9, color="darkred" if row["true"] != row["predicted"] else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

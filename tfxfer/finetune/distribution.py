@@ -1,8 +1,8 @@
 """``tf.distribute`` for Keras 3 ``fit``: choosing a strategy, and the fixes that make
 MirroredStrategy with string inputs and MultiWorkerMirroredStrategy work.
 
-Every strategy-specific decision lives here; training.py only asks for a strategy and
-calls :func:`prepare_model`.
+Every strategy-specific decision lives here; the phase loop (``finetune/phases.py``) only asks
+for a strategy and calls :func:`prepare_model`.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def prepare_model(model: keras.Model) -> keras.Model:
     the first replica's local batch instead.
     """
     if not hasattr(model, "_maybe_symbolic_build"):
-        raise RuntimeError("keras changed: Trainer._maybe_symbolic_build is gone; revisit tfxfer.distribution")
+        raise RuntimeError("keras changed: Trainer._maybe_symbolic_build is gone; revisit tfxfer.finetune.distribution")
     if isinstance(model.__dict__.get("_maybe_symbolic_build"), types.MethodType):
         return model
     object.__setattr__(model, "_maybe_symbolic_build", types.MethodType(_symbolic_build_from_local_batch, model))
@@ -155,7 +155,7 @@ def _reduce_scalars_across_workers() -> None:
 
     original = getattr(tf_trainer, "reduce_per_replica", None)
     if original is None:
-        raise RuntimeError("keras changed: reduce_per_replica is gone; revisit tfxfer.distribution")
+        raise RuntimeError("keras changed: reduce_per_replica is gone; revisit tfxfer.finetune.distribution")
     if getattr(original, "_tfxfer", False):
         return
 

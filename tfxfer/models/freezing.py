@@ -1,6 +1,6 @@
 """Trainable flags: the backbone frozen, its top N blocks unfrozen, or all of it.
 
-Image backbones run in inference mode in every phase (:class:`tfxfer.layers.BackboneLayer`),
+Image backbones run in inference mode in every phase (:class:`tfxfer.models.layers.BackboneLayer`),
 so their BatchNorm moving statistics never change, whatever is trainable.
 """
 

@@ -1,4 +1,4 @@
-"""The two-phase fine-tune: optimizers and schedules, precision, XLA, the phase loop."""
+"""The two-phase fine-tune: the phase loop (head on a frozen backbone, then unfrozen), XLA."""
 
 from __future__ import annotations
 
@@ -10,75 +10,16 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfxfer import feature_cache
-from tfxfer.builders import is_text_model
-from tfxfer.checkpoints import Checkpoints, EpochCheckpoint, RunState
-from tfxfer.data import Datasets
-from tfxfer.distribution import prepare_model
-from tfxfer.freezing import set_trainable
-from tfxfer.layers import BackboneLayer
+from tfxfer.data.sources import Datasets
+from tfxfer.finetune import feature_cache
+from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState
+from tfxfer.finetune.distribution import prepare_model
+from tfxfer.finetune.optimizers import default_rate, make_optimizer
+from tfxfer.models.builders import is_text_model
+from tfxfer.models.freezing import set_trainable
+from tfxfer.models.layers import BackboneLayer
 
 log = logging.getLogger("tfxfer")
-
-# Phase-2 rates: a small step for convolutional backbones (the Keras transfer-learning
-# recipe), the usual BERT fine-tuning rate for transformers.
-_DEFAULTS = {
-    "image": {"learning_rate": 1e-3, "fine_tune_learning_rate": 1e-5},
-    "text": {"learning_rate": 1e-3, "fine_tune_learning_rate": 5e-5},
-}
-
-
-def set_mixed_precision(enabled: bool) -> str:
-    """Sets Keras' global precision policy (the one place tfxfer changes it) and returns it.
-
-    bfloat16 where the hardware has it (CPUs, TPUs, GPUs from Ampere on), float16 with loss
-    scaling on older GPUs.
-    """
-    policy = "float32"
-    if enabled:
-        policy = "mixed_bfloat16"
-        for gpu in tf.config.list_physical_devices("GPU"):
-            major = tf.config.experimental.get_device_details(gpu).get("compute_capability", (8, 0))[0]
-            if major < 8:
-                policy = "mixed_float16"
-    keras.mixed_precision.set_global_policy(policy)
-    return policy
-
-
-def default_rate(task: str, phase: int) -> float:
-    """The default learning rate of a task's phase (1: head, 2: fine-tuning)."""
-    return _DEFAULTS[task]["learning_rate" if phase == 1 else "fine_tune_learning_rate"]
-
-
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up over the first ``warmup_steps``, then linear decay to zero (BERT)."""
-
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
-        self.peak, self.total_steps, self.warmup_steps = float(peak), int(total_steps), int(warmup_steps)
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warmup = self.peak * (step + 1.0) / float(max(self.warmup_steps, 1))
-        decay = self.peak * keras.ops.maximum(
-            0.0, (self.total_steps - step) / float(max(self.total_steps - self.warmup_steps, 1))
-        )
-        return keras.ops.where(step < self.warmup_steps, warmup, decay)
-
-    def get_config(self):
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
-
-
-def make_optimizer(task: str, learning_rate: float, total_steps: int | None) -> keras.optimizers.Optimizer:
-    """Adam for image heads and backbones; for text, BERT's recipe: AdamW, warm-up over 10%
-    of the steps then linear decay, no weight decay on LayerNorm and biases, clipping."""
-    if task == "image":
-        return keras.optimizers.Adam(learning_rate)
-    schedule = learning_rate
-    if total_steps:
-        schedule = WarmupLinearDecay(learning_rate, total_steps, max(1, total_steps // 10))
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "LayerNorm", "layer_norm", "layernorm", "gamma", "beta"])
-    return optimizer
 
 
 @dataclass
@@ -230,14 +171,14 @@ def fine_tune(
         early_stopping_patience: epochs without a better val loss before a phase stops and
             its best weights come back (0: never stop early).
         cache_features: in phase 1, run the frozen backbone once and train the head on its
-            cached output (see tfxfer.feature_cache): the same result, each epoch after the
+            cached output (see tfxfer.finetune.feature_cache): the same result, each epoch after the
             first hundreds of times cheaper. Needs ``train`` to be a Datasets; turned off,
             with the reason logged, where it would be wrong (a random layer before the head).
         cache_dir: where cached features are kept for a later run to reuse (None: memory).
         jit_compile: XLA (image models whole; text models after the string preprocessing).
         run_dir: where history.csv and tensorboard/ go (None: nowhere).
         checkpoints: where each epoch's state goes; a run started again with the same
-            checkpoints continues where it stopped (see tfxfer.checkpoints).
+            checkpoints continues where it stopped (see tfxfer.finetune.checkpoints).
 
     Example:
 

@@ -53,14 +53,14 @@ def load_image_backbone(uri: str, weights: str = "imagenet", image_size=None) ->
     """Resolves an image backbone URI (see the module docstring)."""
     scheme, name = split_uri(uri)
     if scheme == "keras":
-        from tfxfer.backbones.keras_apps import load_keras_application
+        from tfxfer.models.backbones.keras_apps import load_keras_application
 
         return load_keras_application(uri, name, weights, image_size)
     if scheme == "kerashub":
-        from tfxfer.backbones.kerashub import load_kerashub_image
+        from tfxfer.models.backbones.kerashub import load_kerashub_image
 
         return load_kerashub_image(uri, name, weights, image_size)
-    from tfxfer.backbones.tfhub import load_tfhub_image
+    from tfxfer.models.backbones.tfhub import load_tfhub_image
 
     return load_tfhub_image(uri, name, weights, image_size)
 
@@ -70,11 +70,11 @@ def load_text_backbone(uri: str, weights: str = "pretrained", sequence_length: i
     """Resolves a text backbone URI: a KerasHub preset/dir or a TF Hub encoder + preprocessor."""
     scheme, name = split_uri(uri)
     if scheme == "kerashub":
-        from tfxfer.backbones.kerashub import load_kerashub_text
+        from tfxfer.models.backbones.kerashub import load_kerashub_text
 
         return load_kerashub_text(uri, name, weights, sequence_length)
     if scheme == "tfhub":
-        from tfxfer.backbones.tfhub import load_tfhub_text
+        from tfxfer.models.backbones.tfhub import load_tfhub_text
 
         return load_tfhub_text(uri, name, weights, sequence_length, preprocessor)
     raise TfxferError(

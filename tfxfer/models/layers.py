@@ -66,7 +66,7 @@ class TrimToLongest(keras.layers.Layer):
     The tokenizer pads every text to the sequence length; the positions past the longest text
     of a batch are padding in every row, masked out of attention and pooling, so dropping them
     changes no result and saves their cost (most of it for short texts). Training batches group
-    texts of similar length (tfxfer.data) so that little padding is left.
+    texts of similar length (tfxfer.data.sources) so that little padding is left.
     """
 
     def __init__(self, mask_key: str = "padding_mask", **kwargs):
