@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "tfxfer"
+from tests.conftest import REPO
+
+PACKAGE = REPO / "tfxfer"
 
 # Lowest first. A module may import its own stage and any stage before it, never one after.
 # recipe sits above finetune: its --time-budget measures a real fine-tuning step
