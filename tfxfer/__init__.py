@@ -2,13 +2,17 @@
 
 Example:
 
-    import tfxfer
-    data = tfxfer.load_image_data("photos/", image_size=(224, 224))
-    strategy = tfxfer.select_strategy("auto")
-    with strategy.scope():
-        model = tfxfer.build_image_classifier("keras:ResNet50", len(data.class_names))
-    tfxfer.fine_tune(model, data, epochs=3, fine_tune_epochs=2, unfreeze=30)
-    tfxfer.export_saved_model(model, "saved_models", "photos", data.class_names)
+```python
+# not run here: needs a photos/ folder and downloads ResNet50's ImageNet weights
+import tfxfer
+
+data = tfxfer.load_image_data("photos/", image_size=(224, 224))
+strategy = tfxfer.select_strategy("auto")
+with strategy.scope():
+    model = tfxfer.build_image_classifier("keras:ResNet50", len(data.class_names))
+tfxfer.fine_tune(model, data, epochs=3, fine_tune_epochs=2, unfreeze=30)
+tfxfer.export_saved_model(model, "saved_models", "photos", data.class_names)
+```
 """
 
 import os as _os

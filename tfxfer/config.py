@@ -124,8 +124,17 @@ class TrainConfig:
 
     Example:
 
-        config = TrainConfig(backbone="kerashub:bert_tiny_en_uncased", train="reviews.csv", epochs=2)
-        config.epochs  # 2; a bad value (epochs=-1) raises TfxferError as the CLI does
+    ```python
+    from tfxfer.config import TrainConfig
+    from tfxfer.errors import TfxferError
+
+    config = TrainConfig(backbone="kerashub:bert_tiny_en_uncased", train="reviews.csv", epochs=2)
+    assert config.epochs == 2
+    try:
+        TrainConfig(backbone="kerashub:bert_tiny_en_uncased", train="reviews.csv", epochs=-1)
+    except TfxferError as e:
+        print(e)  # the line the CLI prints for --epochs -1
+    ```
     """
 
     task: str | None = _setting(None, "image or text", _choice("image", "text"),

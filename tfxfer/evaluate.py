@@ -9,7 +9,9 @@ predicted labels, or ``worst_examples.csv`` for texts).
 
 Example:
 
-    python -m tfxfer.evaluate saved_models/photos --data photos_test/ --output reports/photos
+```bash
+python -m tfxfer.evaluate saved_models/photos --data photos_test/ --output reports/photos
+```
 """
 
 from __future__ import annotations

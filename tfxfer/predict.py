@@ -5,7 +5,9 @@ SAVED_MODEL_DIR is a version directory or the model's directory (its newest vers
 
 Example:
 
-    python -m tfxfer.predict saved_models/reviews "a triumph" "two hours I want back"
+```bash
+python -m tfxfer.predict saved_models/reviews "a triumph" "two hours I want back"
+```
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ sentences with the exported model.
 
 Example:
 
-    python -m tfxfer.quickstart
-    python -m tfxfer.predict saved_models/rotten_tomatoes "a gorgeous, moving film"
+```bash
+python -m tfxfer.quickstart
+python -m tfxfer.predict saved_models/rotten_tomatoes "a gorgeous, moving film"
+```
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Example:
 
-    python -m tfxfer.train --task image --backbone keras:ResNet50 --train photos/ \\
-        --epochs 3 --fine-tune-epochs 2 --unfreeze 30
+```bash
+python -m tfxfer.train --task image --backbone keras:ResNet50 --train photos/ \\
+    --epochs 3 --fine-tune-epochs 2 --unfreeze 30
+```
 """
 
 from __future__ import annotations

@@ -7,10 +7,14 @@ nothing.
 
 Example:
 
-    from tfxfer.data import demo
-    model_dir = demo.minilm_dir()                 # kerashub:<model_dir>
-    csv_path = demo.rotten_tomatoes_csv()         # text,label (fresh/rotten)
-    folders = demo.fashion_mnist_folders(classes=4, per_class=150)
+```python
+# not run here: fetches the assets into .cache/ on first use (make test does; the e2e tests use them)
+from tfxfer.data import demo
+
+model_dir = demo.minilm_dir()                 # kerashub:<model_dir>
+csv_path = demo.rotten_tomatoes_csv()         # text,label (fresh/rotten)
+folders = demo.fashion_mnist_folders(classes=4, per_class=150)
+```
 """
 
 from __future__ import annotations

@@ -375,8 +375,21 @@ def load_image_data(
 
     Example:
 
-        data = load_image_data("flowers/", image_size=(224, 224), batch_size=32)
-        data.class_names  # ['daisy', 'roses', ...]
+    ```python
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from tfxfer import load_image_data
+
+    for name in ("daisy", "roses"):  # a folder of class folders
+        for i in range(3):
+            Path("flowers", name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(f"flowers/{name}/{i}.png")
+    data = load_image_data("flowers/", image_size=(224, 224), batch_size=32)
+    assert data.class_names == ["daisy", "roses"]
+    ```
     """
     if is_tfds(train):
         return _tfds_datasets(train, val, test, image_size=image_size, batch_size=batch_size,
@@ -545,7 +558,16 @@ def load_text_data(
 
     Example:
 
-        data = load_text_data("reviews.csv", text_column="review", label_column="sentiment")
+    ```python
+    from pathlib import Path
+
+    from tfxfer import load_text_data
+
+    rows = ["review,sentiment", "a gorgeous film,good", "a triumph,good", "two hours I want back,bad", "dull,bad"]
+    Path("reviews.csv").write_text("\\n".join(rows) + "\\n")
+    data = load_text_data("reviews.csv", text_column="review", label_column="sentiment")
+    assert data.class_names == ["bad", "good"]
+    ```
     """
     if is_tfds(train):
         return _tfds_datasets(train, val, test, image_size=None, batch_size=batch_size,

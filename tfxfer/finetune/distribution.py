@@ -67,9 +67,13 @@ def select_strategy(name: str = "auto", collective_timeout: float | None = None)
 
     Example:
 
-        strategy = select_strategy("auto")
-        with strategy.scope():
-            model = build_image_classifier("keras:ResNet50", 5)
+    ```python
+    from tfxfer import build_image_classifier, select_strategy
+
+    strategy = select_strategy("auto")
+    with strategy.scope():
+        model = build_image_classifier("keras:ResNet50", 5, weights="none")
+    ```
     """
     if name not in STRATEGIES:
         raise TfxferError(f"--strategy {name!r} is not one of {', '.join(STRATEGIES)}")

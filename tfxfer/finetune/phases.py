@@ -182,9 +182,15 @@ def fine_tune(
 
     Example:
 
-        data = load_image_data("flowers/", image_size=(224, 224))
-        result = fine_tune(model, data, epochs=3, fine_tune_epochs=2, unfreeze=20)
-        result.history["val_accuracy"]
+    ```python
+    # not run here: needs a flowers/ folder and downloads ResNet50's ImageNet weights
+    from tfxfer import build_image_classifier, fine_tune, load_image_data
+
+    data = load_image_data("flowers/", image_size=(224, 224))
+    model = build_image_classifier("keras:ResNet50", len(data.class_names))
+    result = fine_tune(model, data, epochs=3, fine_tune_epochs=2, unfreeze=20)
+    result.history["val_accuracy"]
+    ```
     """
     task = "text" if is_text_model(model) else "image"
     learning_rate = learning_rate or default_rate(task, 1)

@@ -16,8 +16,12 @@ def replaced_atomically(path: str | Path, mode: str = "w", **open_kwargs):
 
     Example:
 
-        with replaced_atomically("history.csv", newline="") as f:
-            f.write("epoch,loss\\n")
+    ```python
+    from tfxfer.io.atomic import replaced_atomically
+
+    with replaced_atomically("history.csv", newline="") as f:
+        f.write("epoch,loss\\n")
+    ```
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

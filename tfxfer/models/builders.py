@@ -58,8 +58,12 @@ def build_image_classifier(
 
     Example:
 
-        model = build_image_classifier("keras:ResNet50", 5, weights="none", image_size=(96, 96))
-        model.input_shape  # (None, 96, 96, 3)
+    ```python
+    from tfxfer import build_image_classifier
+
+    model = build_image_classifier("keras:ResNet50", 5, weights="none", image_size=(96, 96))
+    assert model.input_shape == (None, 96, 96, 3)
+    ```
     """
     _check_head_args(num_classes, dropout)
     resolved = load_image_backbone(backbone, weights, image_size)
@@ -95,8 +99,15 @@ def build_text_classifier(
 
     Example:
 
-        model = build_text_classifier("kerashub:bert_tiny_en_uncased", 2, sequence_length=64)
-        model.predict(tf.constant(["a fine film"]))
+    ```python
+    # not run here: downloads the bert_tiny_en_uncased preset from Kaggle
+    import tensorflow as tf
+
+    from tfxfer import build_text_classifier
+
+    model = build_text_classifier("kerashub:bert_tiny_en_uncased", 2, sequence_length=64)
+    model.predict(tf.constant(["a fine film"]))
+    ```
     """
     _check_head_args(num_classes, dropout)
     if pooling not in TEXT_POOLING:

@@ -35,8 +35,13 @@ def set_trainable(model: keras.Model, unfreeze="frozen") -> int:
 
     Example:
 
-        set_trainable(model, "frozen")   # phase 1: train the head only
-        set_trainable(model, 20)         # phase 2: the top 20 blocks and the head
+    ```python
+    from tfxfer import build_image_classifier, set_trainable
+
+    model = build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(64, 64))
+    set_trainable(model, "frozen")   # phase 1: train the head only
+    set_trainable(model, 20)         # phase 2: the top 20 blocks and the head
+    ```
     """
     mode = parse_unfreeze(unfreeze)
     backbone = model.get_layer("backbone")

@@ -25,8 +25,13 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
 
     Example:
 
-        report = evaluate_saved_model("saved_models/photos", "photos_test/")
-        report["accuracy"], report["per_class"]["cat"]["recall"]
+    ```python
+    # not run here: needs an exported model and labelled data (tests/e2e/test_evaluate.py runs it)
+    from tfxfer import evaluate_saved_model
+
+    report = evaluate_saved_model("saved_models/photos", "photos_test/")
+    report["accuracy"], report["per_class"]["cat"]["recall"]
+    ```
     """
     version = latest_version(model_dir)
     labels_file = version / "assets" / "labels.txt"

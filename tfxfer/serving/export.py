@@ -121,8 +121,16 @@ def export_saved_model(
 
     Example:
 
-        path = export_saved_model(model, "saved_models", "flowers", data.class_names)
-        served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    ```python
+    import tensorflow as tf
+
+    from tfxfer import build_image_classifier, export_saved_model
+
+    model = build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(64, 64))
+    path = export_saved_model(model, "saved_models", "flowers", ["daisy", "roses", "tulips"])
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert str(path).endswith("flowers/1")
+    ```
     """
     task = "text" if is_text_model(model) else "image"
     if len(class_names) != model.output_shape[-1]:

@@ -58,7 +58,15 @@ class SavedModelLayer(keras.layers.Layer):
 
     Example:
 
-        features = SavedModelLayer("/models/feature_vector")(images)
+    ```python
+    # not run here: needs a TF Hub feature-vector SavedModel in /models/feature_vector
+    import keras
+
+    from tfxfer.models.backbones.tfhub import SavedModelLayer
+
+    images = keras.Input((224, 224, 3))
+    features = SavedModelLayer("/models/feature_vector")(images)
+    ```
     """
 
     def __init__(self, path: str, output_key: str | None = None, trainable: bool = True, **kwargs):
