@@ -1,5 +1,7 @@
-"""``tf.distribute`` for Keras 3 ``fit``: choosing a strategy, and the fixes that make
-MirroredStrategy with string inputs and MultiWorkerMirroredStrategy work.
+"""``tf.distribute`` for Keras 3 ``fit``: choosing a strategy, chief and worker roles, and
+applying the fixes that make MirroredStrategy with string inputs and MultiWorkerMirroredStrategy
+work (the fixes themselves use private Keras API, so they live in
+:mod:`tfxfer.models.keras_workarounds`).
 
 Every strategy-specific decision lives here; the phase loop (``finetune/phases.py``) only asks
 for a strategy and calls :func:`prepare_model`.
@@ -9,13 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import types
 
 import keras
 import tensorflow as tf
 
 from tfxfer.config import STRATEGIES
 from tfxfer.errors import TfxferError
+from tfxfer.models import keras_workarounds
 
 
 def tf_config() -> dict:
@@ -94,7 +96,7 @@ def select_strategy(name: str = "auto", collective_timeout: float | None = None)
         if _workers_in_tf_config() < 1:
             raise TfxferError("--strategy multi_worker needs TF_CONFIG naming the cluster "
                               "(python -m tfxfer.launch sets it for local workers)")
-        _reduce_scalars_across_workers()
+        keras_workarounds.reduce_scalars_across_workers()
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     try:
@@ -111,67 +113,7 @@ def strategy_name(strategy: tf.distribute.Strategy) -> str:
 
 
 def prepare_model(model: keras.Model) -> keras.Model:
-    """Lets Keras 3 ``fit`` build ``model`` from a distributed first batch.
-
-    Under a strategy, Keras 3 builds the model, metrics and optimizer from the first batch
-    averaged across replicas (``TensorFlowTrainer._maybe_symbolic_build``). Averaging fails
-    for string and bool inputs ("Value for attr 'T' of string is not in the list") and, under
-    MultiWorkerMirroredStrategy, for any input ("Attempt to convert a value (PerReplica...)",
-    keras-team/keras#20585). Building needs only shapes and dtypes, so this model builds from
-    the first replica's local batch instead.
-    """
-    if not hasattr(model, "_maybe_symbolic_build"):
-        raise RuntimeError("keras changed: Trainer._maybe_symbolic_build is gone; revisit tfxfer.finetune.distribution")
-    if isinstance(model.__dict__.get("_maybe_symbolic_build"), types.MethodType):
-        return model
-    object.__setattr__(model, "_maybe_symbolic_build", types.MethodType(_symbolic_build_from_local_batch, model))
-    return model
-
-
-def _symbolic_build_from_local_batch(self, iterator=None, data_batch=None):
-    if self._distribute_strategy is None:
-        return  # no strategy: Keras builds when it traces the train function
-    strategy = self.distribute_strategy
-    if iterator is not None:
-        for _, _, it in iterator:
-            batch = next(it)
-            data_batch = tf.nest.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0]
-                if isinstance(v, tf.distribute.DistributedValues) else v,
-                batch,
-            )
-            break
-    with strategy.scope():
-        self._symbolic_build(data_batch=data_batch)
-
-
-def _reduce_scalars_across_workers() -> None:
-    """Makes Keras 3 ``fit`` reduce its per-step logs under MultiWorkerMirroredStrategy.
-
-    Keras reduces every log value (loss, metrics: scalars) with
-    ``strategy.reduce("MEAN", value, axis=0)`` under a multi-worker strategy, which fails with
-    "Invalid reduction dimension 0 for input with 0 dimensions" (keras-team/keras#20585,
-    tensorflow/tensorflow#72388). Scalars are averaged across replicas with ``axis=None``
-    instead; everything else goes through Keras unchanged. Installed once, the first time a
-    multi-worker strategy is made.
-    """
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    original = getattr(tf_trainer, "reduce_per_replica", None)
-    if original is None:
-        raise RuntimeError("keras changed: reduce_per_replica is gone; revisit tfxfer.finetune.distribution")
-    if getattr(original, "_tfxfer", False):
-        return
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            def reduce(value):
-                if isinstance(value, tf.distribute.DistributedValues) or isinstance(value, tf.Tensor):
-                    if value.shape.rank == 0:
-                        return strategy.reduce("MEAN", value, axis=None)
-                return original({"v": value}, strategy, reduction)["v"]
-            return tf.nest.map_structure(reduce, values)
-        return original(values, strategy, reduction)
-
-    reduce_per_replica._tfxfer = True
-    tf_trainer.reduce_per_replica = reduce_per_replica
+    """Lets Keras 3 ``fit`` build ``model`` from a distributed first batch (string inputs under
+    MirroredStrategy, any input under MultiWorkerMirroredStrategy): see
+    :func:`tfxfer.models.keras_workarounds.build_from_first_replica`."""
+    return keras_workarounds.build_from_first_replica(model)

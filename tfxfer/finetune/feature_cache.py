@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfxfer.data.sources import Datasets
+from tfxfer.models.keras_workarounds import flatten_layers, input_tensor_in
 from tfxfer.models.layers import BackboneLayer
 
 log = logging.getLogger("tfxfer")
@@ -56,15 +57,6 @@ class CachedHead:
     directory: Path | None
 
 
-def _input_in(model: keras.Model, layer: keras.layers.Layer):
-    """The tensor ``layer`` is called on inside ``model`` (a layer may serve several models)."""
-    for nodes in model._nodes_by_depth.values():
-        for node in nodes:
-            if node.operation is layer:
-                return node.input_tensors[0]
-    raise ValueError(f"layer {layer.name} is not part of {model.name}")
-
-
 def _head_layers(model: keras.Model) -> list:
     """The layers of tfxfer's head present in ``model``, input side first."""
     names = {layer.name for layer in model.layers}
@@ -81,7 +73,7 @@ def _head_split(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     head_layers = _head_layers(model)
     if not head_layers or head_layers[-1].name != "classifier" or head_layers[-1] is not model.layers[-1]:
         raise ValueError("the model does not end in tfxfer's head (a 'classifier' Dense layer)")
-    features_at = _input_in(model, head_layers[0])
+    features_at = input_tensor_in(model, head_layers[0])
     extractor = keras.Model(model.inputs, features_at, name="features")
     with model.distribute_strategy.scope():
         x = inputs = keras.Input(shape=tuple(features_at.shape[1:]), dtype="float32", name="features")
@@ -154,7 +146,7 @@ def _update_with_layers(digest, model: keras.Model) -> None:
         digest.update(json.dumps(config, sort_keys=True, default=str).encode())
         if callable(getattr(layer, "get_vocabulary", None)):
             digest.update(json.dumps(layer.get_vocabulary(), default=str).encode())
-        for child in layer._flatten_layers(include_self=False, recursive=False):
+        for child in flatten_layers(layer, include_self=False, recursive=False):
             visit(child)
 
     visit(model)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from tfxfer.config import parse_unfreeze
 from tfxfer.errors import TfxferError
+from tfxfer.models.keras_workarounds import flatten_layers, set_trainable_flag
 
 if TYPE_CHECKING:  # parse_unfreeze checks CLI flags before TensorFlow starts
     import keras
@@ -51,7 +52,7 @@ def set_trainable(model: keras.Model, unfreeze="frozen") -> int:
             f"--unfreeze {mode} is beyond the backbone's depth: it has {len(blocks)} "
             f"unfreezable blocks; use a number up to {len(blocks)} or 'all'"
         )
-    _set_flag(backbone, mode != "frozen")
+    set_trainable_flag(backbone, mode != "frozen")
     if isinstance(mode, int):
         _freeze_all_but(backbone.backbone, blocks[len(blocks) - mode:])
     always_frozen = set(getattr(backbone, "always_frozen", ()))  # e.g. a pooler the head does not read
@@ -63,25 +64,13 @@ def set_trainable(model: keras.Model, unfreeze="frozen") -> int:
 
 def _freeze_all_but(root, top_blocks) -> None:
     """Freezes every layer under ``root`` that neither is in nor holds one of ``top_blocks``."""
-    keep = {id(layer) for block in top_blocks for layer in block._flatten_layers(include_self=True)}
-    for layer in root._flatten_layers(include_self=False, recursive=True):
+    keep = {id(layer) for block in top_blocks for layer in flatten_layers(block)}
+    for layer in flatten_layers(root, include_self=False):
         if id(layer) in keep:
             continue
-        if any(id(sub) in keep for sub in layer._flatten_layers(include_self=False, recursive=True)):
+        if any(id(sub) in keep for sub in flatten_layers(layer, include_self=False)):
             continue  # a container of a top block: its own flag stays on
-        _set_flag(layer, False)
-
-
-def _set_flag(layer, value: bool) -> None:
-    """``layer.trainable = value`` for the layer and all its sublayers.
-
-    Keras 3's TensorFlow backend skips the setter when the new value ``is`` the current one
-    (KerasAutoTrackable.__setattr__ short-circuits ``self.x = self.x``), so a model already
-    marked trainable would keep its frozen sublayers frozen. Flipping first forces the
-    recursive setter to run.
-    """
-    layer.trainable = not value
-    layer.trainable = value
+        set_trainable_flag(layer, False)
 
 
 def count_params(weights) -> int:

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfxfer.errors import TfxferError, first_line
 from tfxfer.models.backbones import Backbone
+from tfxfer.models.keras_workarounds import track_variable
 from tfxfer.models.layers import PixelScaling
 
 
@@ -87,7 +88,7 @@ class SavedModelLayer(keras.layers.Layer):
         # Only the variables the call actually captures: a SavedModel may also hold copies
         # that no function reads (wrapping those would train nothing and count twice).
         for variable in _captured_variables(self._fn):
-            self._track_variable(keras.Variable(
+            track_variable(self, keras.Variable(
                 initializer=variable, trainable=variable.trainable, dtype=variable.dtype,
                 shape=variable.shape, name=_sanitise(variable.name),
             ))
