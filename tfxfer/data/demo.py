@@ -43,7 +43,7 @@ FASHION_MNIST_CLASSES = [
     "tshirt_top", "trouser", "pullover", "dress", "coat",
     "sandal", "shirt", "sneaker", "bag", "ankle_boot",
 ]
-SHARED_ASSETS = Path(__file__).resolve().parent.parent.parent / "shared" / "assets"
+SHARED_ASSETS = Path(__file__).resolve().parents[3] / "shared" / "assets"  # ../shared beside the checkout
 
 
 def cache_dir() -> Path:
