@@ -24,7 +24,7 @@ test: install-test data deps-check
 	$(PYTHON) -m pytest -q --durations=10
 
 test-fast: install-test
-	$(PYTHON) -m pytest -q -m "not slow"
+	$(PYTHON) -m pytest -q tests/unit
 
 # Fails on a module imported but not declared in setup.cfg, or declared but unused (pyproject.toml).
 deps-check: install-test

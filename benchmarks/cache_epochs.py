@@ -32,19 +32,19 @@ def _phase1(spec: dict) -> dict:
     import keras
 
     import tfxfer
-    from tfxfer import demo_data
-    from tfxfer.checkpoints import Checkpoints
+    from tfxfer.data import demo
+    from tfxfer.finetune.checkpoints import Checkpoints
 
     keras.utils.set_random_seed(0)
     if spec["task"] == "text":
-        data = tfxfer.load_text_data(str(demo_data.rotten_tomatoes_csv()), max_train_examples=spec["examples"],
+        data = tfxfer.load_text_data(str(demo.rotten_tomatoes_csv()), max_train_examples=spec["examples"],
                                      batch_size=32, seed=0)
-        model = tfxfer.build_text_classifier(f"kerashub:{demo_data.minilm_dir()}", len(data.class_names),
+        model = tfxfer.build_text_classifier(f"kerashub:{demo.minilm_dir()}", len(data.class_names),
                                              pooling="mean", sequence_length=spec["size"])
     else:
-        train = demo_data.fashion_mnist_folders(classes=10, per_class=spec["examples"] // 10, split="train")
+        train = demo.fashion_mnist_folders(classes=10, per_class=spec["examples"] // 10, split="train")
         data = tfxfer.load_image_data(str(train), image_size=(spec["size"],) * 2, batch_size=32, seed=0)
-        model = tfxfer.build_image_classifier(f"kerashub:{demo_data.efficientnet_lite0_dir()}",
+        model = tfxfer.build_image_classifier(f"kerashub:{demo.efficientnet_lite0_dir()}",
                                               len(data.class_names), image_size=(spec["size"],) * 2)
     with tempfile.TemporaryDirectory() as run_dir:
         result = tfxfer.fine_tune(model, data, epochs=spec["epochs"], cache_features=spec["cache"],

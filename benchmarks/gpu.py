@@ -38,7 +38,7 @@ def mfu(spec: dict) -> dict:
     import tensorflow as tf
 
     from benchmarks.measure import step_throughput
-    from tfxfer.training import set_mixed_precision
+    from tfxfer.finetune.precision import set_mixed_precision
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus and not spec.get("force"):

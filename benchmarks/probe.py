@@ -21,12 +21,13 @@ import tensorflow as tf
 import tfxfer
 from benchmarks.data import read_text_csv
 from benchmarks.measure import PREDICT_CALLS, dir_bytes, latency, param_bytes, pipeline_throughput, step_throughput
-from tfxfer.images import decode_and_resize
-from tfxfer.training import default_rate, make_optimizer, set_mixed_precision
+from tfxfer.data.images import decode_and_resize
+from tfxfer.finetune.optimizers import default_rate, make_optimizer
+from tfxfer.finetune.precision import set_mixed_precision
 
 
 def _compile_like_tfxfer(model: keras.Model, task: str, phase: int, total_steps: int | None) -> None:
-    """What tfxfer.training compiles for a phase: its optimizer, loss and metric."""
+    """What tfxfer.finetune.phases compiles for a phase: its optimizer, loss and metric."""
     model.compile(optimizer=make_optimizer(task, default_rate(task, phase), total_steps),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 

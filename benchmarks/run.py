@@ -268,7 +268,7 @@ def _image_flags(s: Settings, backbone: Path, train_dir: Path, heldout_dir: Path
 
 
 def run(args) -> int:
-    from tfxfer import demo_data
+    from tfxfer.data import demo
 
     settings = QUICK if args.quick else FULL
     sections = [x.strip() for x in args.only.split(",") if x.strip()]
@@ -278,7 +278,7 @@ def run(args) -> int:
               f"choose among {', '.join(SECTIONS)}", file=sys.stderr)
         return 2
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    default_work = demo_data.cache_dir() / "benchmarks" / "runs" / f"{stamp}-{'quick' if args.quick else 'full'}"
+    default_work = demo.cache_dir() / "benchmarks" / "runs" / f"{stamp}-{'quick' if args.quick else 'full'}"
     work = Path(args.work_dir) if args.work_dir else default_work
     work.mkdir(parents=True, exist_ok=True)
     started, started_at = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -290,7 +290,7 @@ def run(args) -> int:
     print(f"benchmark work directory: {work}", flush=True)
 
     if {"text", "export"} & set(sections):
-        minilm = demo_data.minilm_dir()
+        minilm = demo.minilm_dir()
         train_csv, heldout_csv = text_split(settings.text_train, settings.text_heldout, settings.seed)
         text_spec = {**common, "minilm_dir": str(minilm), "train_csv": str(train_csv), "heldout_csv": str(heldout_csv),
                      "sequence_length": settings.sequence_length}
@@ -305,7 +305,7 @@ def run(args) -> int:
             "export_path": export_path if "export" in sections else None})
 
     if {"image", "export", "pipeline"} & set(sections):
-        backbone = demo_data.efficientnet_lite0_dir()
+        backbone = demo.efficientnet_lite0_dir()
         train_dir, heldout_dir = image_folders(settings.image_classes, settings.image_train_per_class,
                                                settings.image_heldout_per_class, settings.seed)
         image_spec = {**common, "backbone_dir": str(backbone), "train_dir": str(train_dir),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.data import _stratified_pick
-from tfxfer import demo_data
+from tfxfer.data import demo
 
 
 def _pick(labels: np.ndarray, train_size: int, heldout_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +25,7 @@ def _pick(labels: np.ndarray, train_size: int, heldout_size: int, seed: int) -> 
 
 def csv_split(source: Path, stem: str, train_size: int, heldout_size: int, seed: int) -> tuple[Path, Path]:
     """(train.csv, heldout.csv), ``text,label``, disjoint, under ``.cache/benchmarks/STEM_TRAIN_HELDOUT_sSEED``."""
-    target = demo_data.cache_dir() / "benchmarks" / f"{stem}_{train_size}_{heldout_size}_s{seed}"
+    target = demo.cache_dir() / "benchmarks" / f"{stem}_{train_size}_{heldout_size}_s{seed}"
     train_csv, heldout_csv = target / "train.csv", target / "heldout.csv"
     if train_csv.exists() and heldout_csv.exists():
         return train_csv, heldout_csv
@@ -35,13 +35,13 @@ def csv_split(source: Path, stem: str, train_size: int, heldout_size: int, seed:
     rng = np.random.default_rng(seed + 1)  # the files list the rows in a shuffled order
     target.mkdir(parents=True, exist_ok=True)
     for path, idx in ((train_csv, train), (heldout_csv, heldout)):
-        demo_data.write_labelled_csv(path, (rows[i] for i in rng.permutation(idx)))
+        demo.write_labelled_csv(path, (rows[i] for i in rng.permutation(idx)))
     return train_csv, heldout_csv
 
 
 def folder_split(source: Path, stem: str, train_size: int, heldout_size: int, seed: int) -> tuple[Path, Path]:
     """(train folder, held-out folder) of copies of ``source``'s class folders (``CLASS/FILE``)."""
-    target = demo_data.cache_dir() / "benchmarks" / f"{stem}_{train_size}_{heldout_size}_s{seed}"
+    target = demo.cache_dir() / "benchmarks" / f"{stem}_{train_size}_{heldout_size}_s{seed}"
     files = sorted(p for p in Path(source).glob("*/*") if p.is_file())
     train, heldout = _pick(np.array([p.parent.name for p in files]), train_size, heldout_size, seed)
 
@@ -52,5 +52,5 @@ def folder_split(source: Path, stem: str, train_size: int, heldout_size: int, se
                 shutil.copyfile(files[i], tmp / role / files[i].parent.name / files[i].name)
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    demo_data._extract_atomically(target, fill)
+    demo._extract_atomically(target, fill)
     return target / "train", target / "heldout"

@@ -22,13 +22,13 @@ def main(argv: list[str]) -> int:
         return 2
     clock_file, flags = Path(argv[0]), argv[2:]
 
-    import tfxfer.runner
+    import tfxfer.run
     import tfxfer.train
     from benchmarks.measure import EpochClock
-    from tfxfer.cli import run_main
+    from tfxfer.cli.exit_status import run_main
 
     rows: list = []
-    original = getattr(tfxfer.runner, "fine_tune", None)
+    original = getattr(tfxfer.run, "fine_tune", None)
 
     def timed_fine_tune(*args, **kwargs):
         started = time.perf_counter()
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
             clock_file.write_text(json.dumps(rows, indent=1))
 
     if original is not None:
-        tfxfer.runner.fine_tune = timed_fine_tune
+        tfxfer.run.fine_tune = timed_fine_tune
     return run_main("tfxfer.train", tfxfer.train.main, flags)
 
 

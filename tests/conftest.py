@@ -72,9 +72,9 @@ def tiny_images(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def fashion_mnist(tmp_path_factory) -> dict[str, Path]:
     """Fashion-MNIST as PNG class folders: 4 classes x 150 to train, x 50 to validate."""
-    from tfxfer import demo_data
+    from tfxfer.data import demo
 
     return {
-        "train": demo_data.fashion_mnist_folders(classes=4, per_class=150, split="train"),
-        "val": demo_data.fashion_mnist_folders(classes=4, per_class=50, split="test"),
+        "train": demo.fashion_mnist_folders(classes=4, per_class=150, split="train"),
+        "val": demo.fashion_mnist_folders(classes=4, per_class=50, split="test"),
     }

@@ -174,9 +174,9 @@ def tfhub_bert(tmp_path_factory, tiny_vocabulary) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def rotten_tomatoes_split(tmp_path_factory) -> dict[str, Path]:
     """A seeded, stratified subset of Rotten Tomatoes: 1200 train, 500 held-out test rows."""
-    from tfxfer import demo_data
+    from tfxfer.data import demo
 
-    with open(demo_data.rotten_tomatoes_csv(), newline="", encoding="utf-8") as f:
+    with open(demo.rotten_tomatoes_csv(), newline="", encoding="utf-8") as f:
         rows = [(r["text"], r["label"]) for r in csv.DictReader(f)]
     rng = random.Random(0)
     by_label = collections.defaultdict(list)

@@ -2,13 +2,17 @@
 
 Example:
 
-    import tfxfer
-    data = tfxfer.load_image_data("photos/", image_size=(224, 224))
-    strategy = tfxfer.select_strategy("auto")
-    with strategy.scope():
-        model = tfxfer.build_image_classifier("keras:ResNet50", len(data.class_names))
-    tfxfer.fine_tune(model, data, epochs=3, fine_tune_epochs=2, unfreeze=30)
-    tfxfer.export_saved_model(model, "saved_models", "photos", data.class_names)
+```python
+# not run here: needs a photos/ folder and downloads ResNet50's ImageNet weights
+import tfxfer
+
+data = tfxfer.load_image_data("photos/", image_size=(224, 224))
+strategy = tfxfer.select_strategy("auto")
+with strategy.scope():
+    model = tfxfer.build_image_classifier("keras:ResNet50", len(data.class_names))
+tfxfer.fine_tune(model, data, epochs=3, fine_tune_epochs=2, unfreeze=30)
+tfxfer.export_saved_model(model, "saved_models", "photos", data.class_names)
+```
 """
 
 import os as _os
@@ -21,16 +25,16 @@ __version__ = "0.1.0"
 # Public names, imported on first use so that `import tfxfer` (and the CLI's argument
 # checks) stay fast and never start TensorFlow for nothing.
 _LAZY = {
-    "build_image_classifier": "tfxfer.builders",
-    "build_text_classifier": "tfxfer.builders",
-    "set_trainable": "tfxfer.freezing",
-    "fine_tune": "tfxfer.training",
-    "set_mixed_precision": "tfxfer.training",
-    "select_strategy": "tfxfer.distribution",
-    "export_saved_model": "tfxfer.export",
-    "evaluate_saved_model": "tfxfer.evaluate",
-    "load_image_data": "tfxfer.data",
-    "load_text_data": "tfxfer.data",
+    "build_image_classifier": "tfxfer.models.builders",
+    "build_text_classifier": "tfxfer.models.builders",
+    "set_trainable": "tfxfer.models.freezing",
+    "fine_tune": "tfxfer.finetune.phases",
+    "set_mixed_precision": "tfxfer.finetune.precision",
+    "select_strategy": "tfxfer.finetune.distribution",
+    "export_saved_model": "tfxfer.serving.export",
+    "evaluate_saved_model": "tfxfer.reports.saved_model",
+    "load_image_data": "tfxfer.data.sources",
+    "load_text_data": "tfxfer.data.sources",
     "TfxferError": "tfxfer.errors",
 }
 

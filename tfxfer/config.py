@@ -1,7 +1,7 @@
 """One configuration dataclass: every setting of a run once, with its check and its help.
 
 The flags of ``python -m tfxfer.train``, the keys of ``--config FILE.yaml`` and the Python API
-(``tfxfer.runner.run(TrainConfig(...))``) are the fields below: each field's metadata holds the
+(``tfxfer.run.run(TrainConfig(...))``) are the fields below: each field's metadata holds the
 check its value passes (``__post_init__`` runs them, so every way in refuses the same values with
 the same message) and the ``--help`` text, to which the field's default is appended. Settings
 left ``None`` are decided by the recipe (tfxfer.recipe), which says why at the start of a run.
@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from tfxfer.errors import TfxferError, first_line
-from tfxfer.files import write_text_atomically
+from tfxfer.io.atomic import write_text_atomically
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 RECIPES = ("auto", "fixed")
@@ -124,8 +124,17 @@ class TrainConfig:
 
     Example:
 
-        config = TrainConfig(backbone="kerashub:bert_tiny_en_uncased", train="reviews.csv", epochs=2)
-        config.epochs  # 2; a bad value (epochs=-1) raises TfxferError as the CLI does
+    ```python
+    from tfxfer.config import TrainConfig
+    from tfxfer.errors import TfxferError
+
+    config = TrainConfig(backbone="kerashub:bert_tiny_en_uncased", train="reviews.csv", epochs=2)
+    assert config.epochs == 2
+    try:
+        TrainConfig(backbone="kerashub:bert_tiny_en_uncased", train="reviews.csv", epochs=-1)
+    except TfxferError as e:
+        print(e)  # the line the CLI prints for --epochs -1
+    ```
     """
 
     task: str | None = _setting(None, "image or text", _choice("image", "text"),

@@ -20,7 +20,8 @@ import sys
 import threading
 import time
 
-from tfxfer.cli import ArgumentParser, run_main
+from tfxfer.cli.arguments import ArgumentParser
+from tfxfer.cli.exit_status import run_main
 from tfxfer.errors import TfxferError
 
 _GRACE_SECONDS = 10

@@ -5,7 +5,9 @@ SAVED_MODEL_DIR is a version directory or the model's directory (its newest vers
 
 Example:
 
-    python -m tfxfer.predict saved_models/reviews "a triumph" "two hours I want back"
+```bash
+python -m tfxfer.predict saved_models/reviews "a triumph" "two hours I want back"
+```
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-from tfxfer.cli import ArgumentParser, run_main, start_tensorflow
+from tfxfer.cli.arguments import ArgumentParser
+from tfxfer.cli.exit_status import run_main
+from tfxfer.cli.tensorflow_start import start_tensorflow
 from tfxfer.errors import TfxferError
 
 
@@ -55,7 +59,7 @@ def main(argv=None) -> int:
     if not Path(args.model).exists():
         raise TfxferError(f"model directory {args.model} does not exist")
     start_tensorflow(args.verbose)
-    from tfxfer.export import load_servable, serve_in_batches
+    from tfxfer.serving.servable import load_servable, serve_in_batches
 
     serve, task = load_servable(args.model)
     shown, fed = _read_inputs(args, task)

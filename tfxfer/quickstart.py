@@ -9,8 +9,10 @@ sentences with the exported model.
 
 Example:
 
-    python -m tfxfer.quickstart
-    python -m tfxfer.predict saved_models/rotten_tomatoes "a gorgeous, moving film"
+```bash
+python -m tfxfer.quickstart
+python -m tfxfer.predict saved_models/rotten_tomatoes "a gorgeous, moving film"
+```
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from tfxfer.cli import ArgumentParser, run_main, start_tensorflow
+from tfxfer.cli.arguments import ArgumentParser
+from tfxfer.cli.exit_status import run_main
+from tfxfer.cli.tensorflow_start import start_tensorflow
 from tfxfer.errors import TfxferError
 
 EXAMPLES = [
@@ -44,8 +48,8 @@ def write_split(source: Path, target: Path, test_fraction: float, seed: int) -> 
     """A seeded, stratified train/test split of ``source`` as two CSVs under ``target``."""
     import numpy as np
 
-    from tfxfer import demo_data
-    from tfxfer.data import stratified_split
+    from tfxfer.data import demo
+    from tfxfer.data.splits import stratified_split
 
     train_csv, test_csv = target / "train.csv", target / "test.csv"
     with open(source, newline="", encoding="utf-8") as f:
@@ -55,7 +59,7 @@ def write_split(source: Path, target: Path, test_fraction: float, seed: int) -> 
     train_idx, test_idx = stratified_split(labels, test_fraction, seed)
     target.mkdir(parents=True, exist_ok=True)
     for path, idx in ((train_csv, train_idx), (test_csv, test_idx)):
-        demo_data.write_labelled_csv(path, (rows[i] for i in idx))
+        demo.write_labelled_csv(path, (rows[i] for i in idx))
     return train_csv, test_csv
 
 
@@ -67,7 +71,7 @@ def tfidf_baseline(train_csv: Path, test_csv: Path, max_train_examples: int | No
         from sklearn.linear_model import LogisticRegression
     except ImportError:
         return None
-    from tfxfer.data import read_text_splits
+    from tfxfer.data.sources import read_text_splits
 
     splits = read_text_splits(str(train_csv), test=str(test_csv), seed=seed, max_train_examples=max_train_examples)
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
@@ -85,16 +89,16 @@ def main(argv=None) -> int:
         raise TfxferError(f"--test-fraction must be between 0 and 0.5, got {args.test_fraction}")
     started = time.perf_counter()
     start_tensorflow(args.verbose)
-    from tfxfer import demo_data
+    from tfxfer.data import demo
 
     print("fetching MiniLM-L6 and Rotten Tomatoes into the cache (first run only) ...", flush=True)
-    model_dir = demo_data.minilm_dir()
-    train_csv, test_csv = write_split(demo_data.rotten_tomatoes_csv(),
-                                      demo_data.cache_dir() / f"quickstart_split_s{args.seed}",
+    model_dir = demo.minilm_dir()
+    train_csv, test_csv = write_split(demo.rotten_tomatoes_csv(),
+                                      demo.cache_dir() / f"quickstart_split_s{args.seed}",
                                       args.test_fraction, args.seed)
 
     from tfxfer.config import TrainConfig
-    from tfxfer.runner import run
+    from tfxfer.run import run
 
     # The data and nothing else: every training setting is the recipe's (tfxfer.recipe).
     config = TrainConfig(

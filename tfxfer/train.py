@@ -2,8 +2,10 @@
 
 Example:
 
-    python -m tfxfer.train --task image --backbone keras:ResNet50 --train photos/ \\
-        --epochs 3 --fine-tune-epochs 2 --unfreeze 30
+```bash
+python -m tfxfer.train --task image --backbone keras:ResNet50 --train photos/ \\
+    --epochs 3 --fine-tune-epochs 2 --unfreeze 30
+```
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfxfer.cli import ArgumentParser, run_main, start_tensorflow
+from tfxfer.cli.arguments import ArgumentParser
+from tfxfer.cli.exit_status import run_main
+from tfxfer.cli.tensorflow_start import start_tensorflow
 from tfxfer.config import TrainConfig, field_names, flag_help, flag_kind, load_yaml
 
 
@@ -42,7 +46,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     config = resolve_config(args)
     start_tensorflow(args.verbose)
-    from tfxfer.runner import run  # TensorFlow starts here, after the arguments are checked
+    from tfxfer.run import run  # TensorFlow starts here, after the arguments are checked
 
     run(config)
     return 0

@@ -19,8 +19,8 @@ def step_seconds(model: keras.Model, train, unfreeze, steps: int = 3) -> float:
     """Seconds one fine-tuning step of ``model`` takes with ``unfreeze`` trainable, measured
     on the first batch of ``train`` with a zero learning rate (no weight changes); the backbone
     is frozen again afterwards."""
-    from tfxfer.distribution import prepare_model
-    from tfxfer.freezing import set_trainable
+    from tfxfer.finetune.distribution import prepare_model
+    from tfxfer.models.freezing import set_trainable
 
     inputs, labels = next(iter(train))
     set_trainable(model, unfreeze)

@@ -31,7 +31,7 @@ def gather(task: str, backbone: str, train_inputs: list[str], num_classes: int, 
 
 
 def _local_kerashub_dir(backbone: str) -> Path | None:
-    from tfxfer.backbones import split_uri
+    from tfxfer.models.backbones import split_uri
 
     scheme, name = split_uri(backbone)
     path = Path(name).expanduser()
@@ -95,7 +95,7 @@ def token_lengths(backbone: str, texts: list[str]) -> np.ndarray | None:
     import keras_hub
     import tensorflow as tf
 
-    from tfxfer.backbones import split_uri
+    from tfxfer.models.backbones import split_uri
 
     scheme, name = split_uri(backbone)
     if scheme != "kerashub":

@@ -1,0 +1,1 @@
+"""End-to-end tests: real weights, real training, real processes, exported models."""

@@ -1,0 +1,155 @@
+"""One harness over the three kinds of image backbone (keras:, kerashub:, tfhub:): build,
+freeze, fine-tune with BatchNorm statistics held, and the loading paths of each kind."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfxfer
+from tests.conftest import EFFICIENTNET_LITE0
+from tfxfer.data.sources import load_image_data
+from tfxfer.errors import TfxferError
+from tfxfer.models.freezing import backbone_blocks, count_params, set_trainable
+
+
+class _FeatureVector(tf.Module):
+    """A TF Hub-style image feature vector: images in [0, 1] -> (N, 16), with BatchNorm."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = keras.Sequential([
+            keras.Input((32, 32, 3)),
+            keras.layers.Conv2D(8, 3, strides=2, padding="same"),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Conv2D(16, 3, strides=2, padding="same"),
+            keras.layers.GlobalAveragePooling2D(),
+        ])
+
+    @tf.function
+    def __call__(self, images, training=False):
+        return self.net(images, training=training)
+
+
+@pytest.fixture(scope="session")
+def tfhub_feature_vector(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("tfhub") / "feature_vector"
+    module = _FeatureVector()
+    spec = tf.TensorSpec([None, 32, 32, 3], tf.float32)
+    for training in (True, False):
+        module.__call__.get_concrete_function(spec, training=training)
+    tf.saved_model.save(module, str(path))
+    return str(path)
+
+
+@pytest.fixture(params=["keras", "kerashub", "tfhub"])
+def backbone_uri(request, tfhub_feature_vector):
+    return {
+        "keras": "keras:MobileNetV3Small",
+        "kerashub": f"kerashub:{EFFICIENTNET_LITE0}",
+        "tfhub": f"tfhub:{tfhub_feature_vector}",
+    }[request.param]
+
+
+def _weights_for(uri: str) -> str:
+    return "none" if uri.startswith("keras:") else "imagenet"
+
+
+def _batchnorm_stats(model) -> list[np.ndarray]:
+    variables = [v for v in model.get_layer("backbone").weights
+                 if "moving_mean" in v.path or "moving_variance" in v.path]
+    return [np.array(v.numpy()) for v in variables]
+
+
+def test_every_backbone_kind_builds_freezes_and_keeps_batchnorm_statistics(backbone_uri, tiny_images):
+    keras.utils.set_random_seed(0)
+    model = tfxfer.build_image_classifier(backbone_uri, 3, weights=_weights_for(backbone_uri), image_size=(32, 32))
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 3)
+    head_params = count_params(model.get_layer("classifier").weights)
+    assert count_params(model.trainable_weights) == head_params  # built frozen
+
+    blocks = backbone_blocks(model)
+    assert set_trainable(model, 1) > head_params
+    everything = set_trainable(model, "all")
+    assert everything >= set_trainable(model, len(blocks)) >= set_trainable(model, 1)
+    with pytest.raises(TfxferError, match="beyond the backbone's depth"):
+        set_trainable(model, len(blocks) + 1)
+
+    data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25)
+    stats = _batchnorm_stats(model)
+    assert stats, "every backbone here has BatchNorm layers"
+    kernels_before = [np.array(v.numpy()) for v in model.get_layer("backbone").trainable_weights]
+    result = tfxfer.fine_tune(model, data.train, data.val, epochs=1, fine_tune_epochs=1, unfreeze="all", verbose=0)
+    assert result.trainable_params == {"phase1": head_params, "phase2": everything}
+    assert result.phase1_epochs == 1 and result.phase2_epochs == 1
+    for before, after in zip(stats, _batchnorm_stats(model), strict=True):
+        np.testing.assert_array_equal(before, after)
+    set_trainable(model, "all")
+    kernels_after = [np.array(v.numpy()) for v in model.get_layer("backbone").trainable_weights]
+    assert any(not np.array_equal(a, b) for a, b in zip(kernels_before, kernels_after, strict=True)), \
+        "phase 2 must update the backbone"
+    probabilities = model.predict(next(iter(data.val))[0], verbose=0)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
+
+
+def test_frozen_phase_leaves_the_backbone_untouched(tiny_images):
+    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    before = [np.array(v.numpy()) for v in model.get_layer("backbone").weights]
+    data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8)
+    tfxfer.fine_tune(model, data.train, data.val, epochs=2, verbose=0)
+    for a, v in zip(before, model.get_layer("backbone").weights, strict=True):
+        np.testing.assert_array_equal(a, v.numpy())
+
+
+def test_resnet50_random_and_from_a_weights_file(tmp_path):
+    source = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
+    weights_file = tmp_path / "resnet50.weights.h5"
+    source.save_weights(weights_file)
+    model = tfxfer.build_image_classifier("keras:ResNet50", 4, weights=str(weights_file), image_size=(32, 32))
+    loaded = model.get_layer("backbone").backbone
+    for a, b in zip(source.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    random = tfxfer.build_image_classifier("keras:ResNet50", 4, weights="none", image_size=(32, 32))
+    assert not np.array_equal(random.get_layer("backbone").weights[0].numpy(), source.weights[0].numpy())
+    # ResNet's own preprocessing (caffe: BGR, ImageNet means) travels inside the model.
+    x = np.full((1, 32, 32, 3), [200.0, 100.0, 50.0], np.float32)
+    scaled = model.get_layer("preprocessing")(x).numpy()[0, 0, 0]
+    np.testing.assert_allclose(scaled, [50 - 103.939, 100 - 116.779, 200 - 123.68], atol=1e-3)
+
+
+def test_kerashub_preset_carries_its_normalisation():
+    model = tfxfer.build_image_classifier(f"kerashub:{EFFICIENTNET_LITE0}", 2)
+    assert model.input_shape == (None, 224, 224, 3)  # the preset's own size
+    scaled = model.get_layer("preprocessing")(np.full((1, 2, 2, 3), 255.0, np.float32)).numpy()
+    np.testing.assert_allclose(scaled, 1.0, atol=1e-5)  # mean = std = 0.5 on [0, 1]
+
+
+def test_tfhub_feature_vector_takes_its_own_input_size(tfhub_feature_vector):
+    model = tfxfer.build_image_classifier(f"tfhub:{tfhub_feature_vector}", 2)
+    assert model.input_shape == (None, 32, 32, 3)  # traced for 32x32, not the 224 fallback
+
+
+def test_unknown_names_are_user_errors():
+    with pytest.raises(TfxferError, match="accepted: .*ResNet50"):
+        tfxfer.build_image_classifier("keras:ResNet51", 2)
+    with pytest.raises(TfxferError, match="unknown backbone"):
+        tfxfer.build_image_classifier("resnet50", 2)
+    with pytest.raises(TfxferError, match="num_classes must be at least 2"):
+        tfxfer.build_image_classifier("keras:ResNet50", 1, weights="none")
+    with pytest.raises(TfxferError, match="pooling 'sum'"):
+        tfxfer.build_image_classifier("keras:MobileNetV3Small", 2, weights="none", image_size=(32, 32), pooling="sum")
+
+
+def test_a_seed_makes_a_run_repeatable(tiny_images):
+    def run_once():
+        keras.utils.set_random_seed(5)
+        model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+        data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=4, seed=5)
+        return tfxfer.fine_tune(model, data.train, data.val, epochs=2, fine_tune_epochs=1, verbose=0).history
+
+    first, second = run_once(), run_once()
+    np.testing.assert_allclose(first["loss"], second["loss"], rtol=1e-5)
+    np.testing.assert_allclose(first["val_loss"], second["val_loss"], rtol=1e-5)

@@ -1,0 +1,28 @@
+"""How a command ends: a user's mistake is one line on stderr and exit status 2, a lost
+worker status 3, an interrupt 130; never a traceback for either of the first two."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from tfxfer.errors import TfxferError, WorkerLostError
+
+EXIT_USAGE = 2
+EXIT_WORKER_LOST = 3
+
+
+def run_main(prog: str, main, argv=None) -> int:
+    """Runs ``main(argv)``; a TfxferError becomes one line on stderr and exit status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return main(argv) or 0
+    except TfxferError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except WorkerLostError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_WORKER_LOST
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

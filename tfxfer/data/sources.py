@@ -1,0 +1,577 @@
+"""Data sources -> batched ``tf.data`` pipelines and the class list.
+
+Images: a folder with one sub-folder per class, or ``tfds:NAME[:SPLIT]``.
+Text: ``.csv``, ``.tsv``, ``.jsonl`` with a text and a label column, or ``tfds:NAME[:SPLIT]``.
+Without an explicit validation set, a seeded, stratified ``val_split`` of the training data
+is held out. Every problem a user can cause raises :class:`tfxfer.errors.TfxferError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tfxfer.data.images import IMAGE_EXTENSIONS, decode_and_resize, decode_image
+from tfxfer.data.splits import stratified_split
+from tfxfer.errors import TfxferError, first_line
+
+log = logging.getLogger("tfxfer")
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Decoded, resized training images are kept in memory when they take less than this.
+_IMAGE_CACHE_BYTES = 2 * 1024**3
+# Shuffle buffers: decoded images are large, texts small.
+_IMAGE_SHUFFLE_BUFFER = 10_000
+_TEXT_SHUFFLE_BUFFER = 100_000
+_BUCKET_BATCHES = 16  # batches per window sorted by length (text training batches)
+_TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl")
+
+
+@dataclass
+class Examples:
+    """One split before batching: inputs (file paths or texts) and integer labels."""
+
+    inputs: list[str]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+@dataclass
+class Datasets:
+    """What training needs: batched datasets of ``(inputs, label)`` and the class list.
+
+    Built from files, it also keeps the examples behind each split and how they are batched,
+    so that :func:`tfxfer.fine_tune` can train a head on cached backbone features in exactly
+    the order the images or texts would have come in (see :meth:`batch_like`).
+    """
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test: tf.data.Dataset | None
+    class_names: list[str]
+    num_examples: dict[str, int]
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    splits: Splits | None = None  # None for tfds: (streamed, no example list)
+    batch_size: int = 0
+    seed: int = 0
+    shuffle_buffer: int = 0
+    pipeline: Callable[[Examples, bool], tf.data.Dataset] | None = field(default=None, repr=False)
+    bucket_by_length: bool = False  # text: training batches group texts of similar length
+
+    def examples(self, role: str) -> Examples | None:
+        return getattr(self.splits, role) if self.splits is not None else None
+
+    def in_order(self, role: str) -> tf.data.Dataset:
+        """Split ``role`` batched without shuffling: the order :meth:`batch_like` indexes."""
+        return self.pipeline(self.examples(role), False)
+
+    def batch_like(self, elements: tf.data.Dataset, role: str) -> tf.data.Dataset:
+        """Per-example ``elements`` (one per example of ``role``, in :meth:`in_order` order)
+        shuffled and batched exactly as split ``role`` is: same seed, buffer, batch size, and
+        for text the same length buckets."""
+        train = role == "train"
+        lengths = text_lengths(self.examples(role)) if train and self.bucket_by_length else None
+        return _batched(elements, self.batch_size, self.shuffle_buffer if train else 0, self.seed, lengths)
+
+
+def is_tfds(spec: str) -> bool:
+    return str(spec).startswith("tfds:")
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting
+
+
+def _subset(examples: Examples, idx: np.ndarray) -> Examples:
+    return Examples([examples.inputs[i] for i in idx], examples.labels[idx])
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+
+def _list_class_folder(root: Path, role: str) -> tuple[list[str], list[str]]:
+    """(file paths, their class names) of a folder with one sub-folder per class."""
+    if not root.exists():
+        raise TfxferError(f"{role} path {root} does not exist: pass a folder with one sub-folder per class")
+    if not root.is_dir():
+        raise TfxferError(f"{role} path {root} is not a folder: pass a folder with one sub-folder per class")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise TfxferError(
+            f"{role} folder {root} has no class sub-folders: put each class's images in "
+            f"{root}/CLASS_NAME/ ({', '.join(IMAGE_EXTENSIONS)})"
+        )
+    paths, names = [], []
+    for class_dir in class_dirs:
+        files = sorted(
+            str(p) for p in class_dir.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+        )
+        if not files:
+            raise TfxferError(
+                f"class folder {class_dir} has no image files ({', '.join(IMAGE_EXTENSIONS)})"
+            )
+        paths.extend(files)
+        names.extend([class_dir.name] * len(files))
+    return paths, names
+
+
+def find_unreadable_images(paths: list[str]) -> list[str]:
+    """The paths that TensorFlow's decoder (the one training uses) cannot decode."""
+
+    def probe(index, path):
+        image = decode_image(tf.io.read_file(path))
+        return index, tf.shape(image)[0]
+
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
+    ds = ds.map(probe, num_parallel_calls=AUTOTUNE).ignore_errors()
+    readable = np.zeros(len(paths), dtype=bool)
+    for batch in ds.batch(1024):
+        readable[batch[0].numpy()] = True
+    return [p for p, ok in zip(paths, readable) if not ok]
+
+
+def _image_examples(spec: str, role: str, class_names: list[str] | None) -> tuple[Examples, list[str], list[str]]:
+    """(examples, class names, unreadable files) for one image folder."""
+    paths, names = _list_class_folder(Path(spec), role)
+    unreadable = find_unreadable_images(paths)
+    if unreadable:
+        bad = set(unreadable)
+        log.warning(
+            "%s: %d file(s) cannot be decoded and are left out: %s%s", role, len(unreadable),
+            ", ".join(unreadable[:5]), " ..." if len(unreadable) > 5 else "",
+        )
+        kept = [(p, n) for p, n in zip(paths, names) if p not in bad]
+        for class_name in sorted(set(names)):
+            if not any(n == class_name for _, n in kept):
+                raise TfxferError(
+                    f"class folder {Path(spec) / class_name} has no readable image "
+                    f"({sum(n == class_name for n in names)} file(s), none decodes)"
+                )
+        paths, names = [p for p, _ in kept], [n for _, n in kept]
+    examples, class_names = _with_label_ids(paths, names, class_names, f"{role} folder {spec}", sorted)
+    return examples, class_names, unreadable
+
+
+def _with_label_ids(inputs, labels, class_names, where: str, sort_classes) -> tuple[Examples, list[str]]:
+    """Examples with integer labels. Without ``class_names`` the sorted labels become the
+    classes; with them, a label that training never saw is an error naming it."""
+    if class_names is None:
+        class_names = list(sort_classes(set(labels)))
+    else:
+        unseen = sorted(set(labels) - set(class_names))
+        if unseen:
+            raise TfxferError(
+                f"{where} has label(s) never seen in training: {', '.join(unseen[:10])} "
+                f"(training labels: {', '.join(class_names[:20])})"
+            )
+    index = {name: i for i, name in enumerate(class_names)}
+    return Examples(list(inputs), np.array([index[label] for label in labels], dtype=np.int64)), class_names
+
+
+def _image_pipeline(examples: Examples, image_size, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((examples.inputs, examples.labels))
+    ds = ds.map(
+        lambda path, label: (decode_and_resize(tf.io.read_file(path), image_size), label),
+        num_parallel_calls=AUTOTUNE,
+    )
+    if len(examples) * image_size[0] * image_size[1] * 3 * 4 < _IMAGE_CACHE_BYTES:
+        ds = ds.cache()
+    return _batched(ds, batch_size, min(len(examples), _IMAGE_SHUFFLE_BUFFER) if shuffle else 0, seed)
+
+
+def _batched(ds: tf.data.Dataset, batch_size: int, shuffle_buffer: int, seed: int,
+             lengths: np.ndarray | None = None) -> tf.data.Dataset:
+    """The one place examples are shuffled and batched, so that a dataset of cached features
+    built the same way (:meth:`Datasets.batch_like`) yields the same order: tf.data's shuffle
+    order depends only on the seed, the buffer size and the element count. With ``lengths``
+    (one per example) shuffled batches hold examples of similar length (see below)."""
+    if shuffle_buffer and lengths is not None:
+        return _length_bucketed(ds, batch_size, shuffle_buffer, seed, lengths)
+    if shuffle_buffer:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def _length_bucketed(ds: tf.data.Dataset, batch_size: int, shuffle_buffer: int, seed: int,
+                     lengths: np.ndarray) -> tf.data.Dataset:
+    """Shuffled, then each window of ``_BUCKET_BATCHES`` batches sorted by length and cut into
+    batches, and the batches shuffled again: a text model pads each batch only to its longest
+    text (tfxfer.models.layers.TrimToLongest), so short texts stop paying for long ones, while every
+    epoch still sees the examples in a new random order."""
+    window = batch_size * _BUCKET_BATCHES
+    ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(np.asarray(lengths, np.int64))))
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).batch(window)
+
+    def by_length(elements, length):
+        order = tf.argsort(length, stable=True)
+        return tf.nest.map_structure(lambda t: tf.gather(t, order), elements)
+
+    ds = ds.map(by_length).unbatch().batch(batch_size)
+    ds = ds.shuffle(_BUCKET_BATCHES, seed=seed + 1, reshuffle_each_iteration=True)
+    # Windows are whole batches, so there are exactly ceil(n / batch_size) of them.
+    return ds.apply(tf.data.experimental.assert_cardinality(-(-len(lengths) // batch_size))).prefetch(AUTOTUNE)
+
+
+def text_lengths(examples: Examples) -> np.ndarray:
+    """Characters per text: the length :func:`_length_bucketed` groups texts by."""
+    return np.fromiter((len(text) for text in examples.inputs), dtype=np.int64, count=len(examples))
+
+
+def _tfds_builder(spec: str, role: str = "train"):
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:  # pragma: no cover - a dependency of tfxfer
+        raise TfxferError(f"{spec}: tensorflow-datasets is not installed") from e
+    name = spec[len("tfds:"):].split(":")[0]
+    try:
+        return tfds.builder(name)
+    except Exception as e:  # noqa: BLE001 - unknown names, missing metadata
+        raise TfxferError(
+            f"could not load {role} dataset {spec}: {first_line(e)} — tfds downloads "
+            f"need internet; offline, pass a local folder or file instead"
+        ) from e
+
+
+def tfds_class_names(spec: str) -> list[str]:
+    """The class list of a ``tfds:NAME`` dataset, from its metadata."""
+    info = _tfds_builder(spec).info
+    label = info.features[info.supervised_keys[1]]
+    return list(getattr(label, "names", [])) or [str(i) for i in range(label.num_classes)]
+
+
+def tfds_num_examples(spec: str) -> int:
+    """Training examples of ``tfds:NAME[:SPLIT]`` (default split train), from its metadata."""
+    builder = _tfds_builder(spec)
+    try:
+        builder.download_and_prepare()
+        return int(builder.info.splits[spec[len("tfds:"):].partition(":")[2] or "train"].num_examples)
+    except Exception as e:  # noqa: BLE001 - download errors, bad splits
+        raise TfxferError(f"could not load dataset {spec}: {first_line(e)}") from e
+
+
+def _tfds_pipeline(spec: str, role: str, default_split: str, image_size, batch_size, shuffle, seed):
+    """(dataset, class names, example count) for ``tfds:NAME[:SPLIT]``; images or text."""
+    builder = _tfds_builder(spec, role)
+    split = spec[len("tfds:"):].partition(":")[2] or default_split
+    try:
+        builder.download_and_prepare()
+        ds = builder.as_dataset(split=split, as_supervised=True)
+    except Exception as e:  # noqa: BLE001 - download errors, bad splits
+        raise TfxferError(
+            f"could not load {role} dataset {spec} (split {split!r}): {first_line(e)} "
+            f"— tfds downloads need internet; offline, pass a local folder or file instead"
+        ) from e
+    class_names = tfds_class_names(spec)
+    count = int(builder.info.splits[split].num_examples)
+    if image_size is not None:
+        def prepare(image, label):
+            image = tf.cast(image, tf.float32)
+            if image.shape[-1] == 1:
+                image = tf.image.grayscale_to_rgb(image)
+            return tf.image.resize(image[..., :3], image_size, antialias=True), label
+        ds = ds.map(prepare, num_parallel_calls=AUTOTUNE)
+    return _batched(ds, batch_size, _IMAGE_SHUFFLE_BUFFER if shuffle else 0, seed), class_names, count
+
+
+@dataclass
+class Splits:
+    """Examples of each split before any TensorFlow pipeline, and the sorted class list."""
+
+    train: Examples
+    val: Examples
+    test: Examples | None
+    class_names: list[str]
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _split_train_val(examples: Examples, val: Examples | None, val_split: float, seed: int):
+    if val is not None:
+        return examples, val
+    train_idx, val_idx = stratified_split(examples.labels, val_split, seed)
+    return _subset(examples, train_idx), _subset(examples, val_idx)
+
+
+def read_image_splits(
+    train: str, val: str | None = None, test: str | None = None, *, val_split: float = 0.1, seed: int = 0
+) -> Splits:
+    """Lists and checks image folders (one sub-folder per class); decodes nothing twice."""
+    examples, class_names, bad_train = _image_examples(train, "train", None)
+    if len(class_names) < 2:
+        raise TfxferError(
+            f"train folder {train} has a single class ({class_names[0]}): a classifier needs "
+            f"at least two class sub-folders"
+        )
+    skipped = {"train": bad_train}
+    val_examples = None
+    if val:
+        val_examples, _, skipped["val"] = _image_examples(val, "val", class_names)
+    test_examples = None
+    if test:
+        test_examples, _, skipped["test"] = _image_examples(test, "test", class_names)
+    examples, val_examples = _split_train_val(examples, val_examples, val_split, seed)
+    return Splits(examples, val_examples, test_examples, class_names, skipped)
+
+
+def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buffer: int) -> Datasets:
+    return Datasets(
+        train=pipeline(splits.train, True),
+        val=pipeline(splits.val, False),
+        test=pipeline(splits.test, False) if splits.test else None,
+        class_names=splits.class_names,
+        num_examples={"train": len(splits.train), "val": len(splits.val),
+                      "test": len(splits.test) if splits.test else 0},
+        skipped=splits.skipped,
+        splits=splits, batch_size=batch_size, seed=seed,
+        shuffle_buffer=min(len(splits.train), shuffle_buffer), pipeline=pipeline,
+    )
+
+
+def image_datasets(splits: Splits, image_size, batch_size: int = 32, seed: int = 0) -> Datasets:
+    image_size = tuple(int(s) for s in image_size)
+    return _datasets(splits, lambda ex, shuffle: _image_pipeline(ex, image_size, batch_size, shuffle, seed),
+                     batch_size, seed, _IMAGE_SHUFFLE_BUFFER)
+
+
+def _tfds_datasets(train, val, test, *, image_size, batch_size, val_split, seed) -> Datasets:
+    """``tfds:NAME[:SPLIT]``: without --val, the last ``val_split`` of the train split."""
+    name = train[len("tfds:"):].split(":")[0]
+    if train.count(":") < 2 and not val:
+        cut = int(round(100 * (1 - val_split)))
+        train, val = f"tfds:{name}:train[:{cut}%]", f"tfds:{name}:train[{cut}%:]"
+    train_ds, class_names, n_train = _tfds_pipeline(train, "train", "train", image_size, batch_size, True, seed)
+    val_ds, _, n_val = _tfds_pipeline(val, "val", "validation", image_size, batch_size, False, seed)
+    test_ds, n_test = None, 0
+    if test:
+        test_ds, _, n_test = _tfds_pipeline(test, "test", "test", image_size, batch_size, False, seed)
+    return Datasets(train_ds, val_ds, test_ds, class_names, {"train": n_train, "val": n_val, "test": n_test},
+                    batch_size=batch_size, seed=seed)
+
+
+def load_image_data(
+    train: str,
+    val: str | None = None,
+    test: str | None = None,
+    *,
+    image_size: tuple[int, int] = (224, 224),
+    batch_size: int = 32,
+    val_split: float = 0.1,
+    seed: int = 0,
+) -> Datasets:
+    """Image folders (one sub-folder per class) or ``tfds:`` names -> :class:`Datasets`.
+
+    Files that cannot be decoded are found before training, reported by name and count,
+    and left out. Without ``val``, a seeded, stratified ``val_split`` is held out.
+
+    Example:
+
+    ```python
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from tfxfer import load_image_data
+
+    for name in ("daisy", "roses"):  # a folder of class folders
+        for i in range(3):
+            Path("flowers", name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(f"flowers/{name}/{i}.png")
+    data = load_image_data("flowers/", image_size=(224, 224), batch_size=32)
+    assert data.class_names == ["daisy", "roses"]
+    ```
+    """
+    if is_tfds(train):
+        return _tfds_datasets(train, val, test, image_size=image_size, batch_size=batch_size,
+                              val_split=val_split, seed=seed)
+    splits = read_image_splits(train, val, test, val_split=val_split, seed=seed)
+    return image_datasets(splits, image_size, batch_size, seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Text
+
+
+def _decode_lines(path: Path, role: str) -> list[str]:
+    """The file's lines, line ends kept (quoted CSV fields may span lines).
+
+    Bytes that are not UTF-8 are an error naming the lines: guessing an encoding would
+    silently change the texts the model learns from.
+    """
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    lines, bad = [], []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            lines.append(line.decode("utf-8") + "\n")
+        except UnicodeDecodeError:
+            bad.append(number)
+    if bad:
+        raise TfxferError(
+            f"{role} file {path} is not UTF-8 text: {len(bad)} line(s) hold other bytes, line "
+            f"{', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} (save it as UTF-8)"
+        )
+    return lines
+
+
+def _read_rows(path: Path, text_column: str, label_column: str, role: str) -> list[tuple[int, object, object]]:
+    """(line number, text, label) for every record of a .csv, .tsv or .jsonl file."""
+    lines = _decode_lines(path, role)
+    rows = []
+    if path.suffix.lower() == ".jsonl":
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TfxferError(f"{path} line {number} is not valid JSON: {e.msg}") from None
+            if not isinstance(record, dict):
+                raise TfxferError(f"{path} line {number} is not a JSON object")
+            if text_column not in record or label_column not in record:
+                missing = text_column if text_column not in record else label_column
+                raise TfxferError(
+                    f"{path} line {number} has no {missing!r} key; it has {', '.join(map(repr, record))} "
+                    f"(choose with --text-column/--label-column)"
+                )
+            rows.append((number, record[text_column], record[label_column]))
+        return rows
+    reader = csv.reader(lines, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    header = next(reader, None)
+    if not header:
+        raise TfxferError(f"{path} is empty: expected a header row with {text_column!r} and {label_column!r}")
+    header = [h.strip() for h in header]
+    for column in (text_column, label_column):
+        if column not in header:
+            raise TfxferError(
+                f"{path} has no {column!r} column; its columns are {', '.join(map(repr, header))} "
+                f"(choose with --text-column/--label-column)"
+            )
+    ti, li = header.index(text_column), header.index(label_column)
+    for record in reader:
+        if not record:
+            continue
+        number = reader.line_num
+        rows.append((number, record[ti] if ti < len(record) else None, record[li] if li < len(record) else None))
+    return rows
+
+
+def _clean_rows(path: Path, rows, role: str) -> tuple[list[str], list[str]]:
+    """Texts and labels as strings; rows with empty text or label reported and left out."""
+    texts, labels, dropped = [], [], []
+    for number, text, label in rows:
+        text = "" if text is None else str(text).strip()
+        label = "" if label is None else str(label).strip()
+        if not text or not label:
+            dropped.append(number)
+            continue
+        texts.append(text)
+        labels.append(label)
+    if dropped:
+        log.warning("%s: %d row(s) with empty text or label are left out: line %s%s", path, len(dropped),
+                    ", ".join(map(str, dropped[:5])), " ..." if len(dropped) > 5 else "")
+    if not texts:
+        raise TfxferError(f"{role} file {path} has no row with both a text and a label")
+    return texts, labels
+
+
+def _sorted_classes(labels: list[str]) -> list[str]:
+    """Integer labels sort as numbers, others as strings."""
+    unique = set(labels)
+    if all(label.lstrip("-").isdigit() for label in unique):
+        return sorted(unique, key=int)
+    return sorted(unique)
+
+
+def _text_examples(spec: str, role: str, text_column: str, label_column: str, class_names):
+    path = Path(spec)
+    if not path.exists():
+        raise TfxferError(f"{role} file {spec} does not exist: pass a .csv, .tsv or .jsonl file")
+    if path.suffix.lower() not in _TEXT_EXTENSIONS:
+        raise TfxferError(f"{role} file {spec} is not a .csv, .tsv or .jsonl file")
+    if not path.is_file() or path.stat().st_size == 0:
+        raise TfxferError(f"{role} file {spec} is empty")
+    texts, labels = _clean_rows(path, _read_rows(path, text_column, label_column, role), role)
+    return _with_label_ids(texts, labels, class_names, f"{role} file {spec}", _sorted_classes)
+
+
+def read_text_splits(
+    train: str, val: str | None = None, test: str | None = None, *, text_column: str = "text",
+    label_column: str = "label", val_split: float = 0.1, seed: int = 0, max_train_examples: int | None = None,
+) -> Splits:
+    """Reads and checks .csv/.tsv/.jsonl files; ``max_train_examples`` keeps a stratified subset."""
+    examples, class_names = _text_examples(train, "train", text_column, label_column, None)
+    if len(class_names) < 2:
+        raise TfxferError(f"train file {train} has a single label ({class_names[0]}): a classifier needs at least two")
+    val_examples = _text_examples(val, "val", text_column, label_column, class_names)[0] if val else None
+    test_examples = _text_examples(test, "test", text_column, label_column, class_names)[0] if test else None
+    examples, val_examples = _split_train_val(examples, val_examples, val_split, seed)
+    if max_train_examples and len(examples) > max_train_examples:
+        keep, _ = stratified_split(examples.labels, 1 - max_train_examples / len(examples), seed)
+        examples = _subset(examples, keep)
+    return Splits(examples, val_examples, test_examples, class_names)
+
+
+def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: str = "text",
+                  label_column: str = "label") -> Examples:
+    """One labelled set to score a trained model on (an image folder or a text file); a
+    label outside ``class_names`` is an error naming it."""
+    if task == "image":
+        examples, _, _unreadable = _image_examples(spec, "data", class_names)
+        return examples
+    return _text_examples(spec, "data", text_column, label_column, class_names)[0]
+
+
+def _text_pipeline(examples: Examples, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    ds = tf.data.Dataset.from_tensor_slices((examples.inputs, examples.labels))
+    return _batched(ds, batch_size, min(len(examples), _TEXT_SHUFFLE_BUFFER) if shuffle else 0, seed,
+                    text_lengths(examples) if shuffle else None)
+
+
+def text_datasets(splits: Splits, batch_size: int = 32, seed: int = 0) -> Datasets:
+    data = _datasets(splits, lambda ex, shuffle: _text_pipeline(ex, batch_size, shuffle, seed),
+                     batch_size, seed, _TEXT_SHUFFLE_BUFFER)
+    data.bucket_by_length = True
+    return data
+
+
+def load_text_data(
+    train: str, val: str | None = None, test: str | None = None, *, batch_size: int = 32,
+    text_column: str = "text", label_column: str = "label", val_split: float = 0.1, seed: int = 0,
+    max_train_examples: int | None = None,
+) -> Datasets:
+    """.csv/.tsv/.jsonl files or ``tfds:`` names -> :class:`Datasets` of ``(string, label)``.
+
+    Rows with empty text or label are reported by count and line number and left out; a line
+    that is not UTF-8 and a val/test label that training never saw are errors naming them.
+
+    Example:
+
+    ```python
+    from pathlib import Path
+
+    from tfxfer import load_text_data
+
+    rows = ["review,sentiment", "a gorgeous film,good", "a triumph,good", "two hours I want back,bad", "dull,bad"]
+    Path("reviews.csv").write_text("\\n".join(rows) + "\\n")
+    data = load_text_data("reviews.csv", text_column="review", label_column="sentiment")
+    assert data.class_names == ["bad", "good"]
+    ```
+    """
+    if is_tfds(train):
+        return _tfds_datasets(train, val, test, image_size=None, batch_size=batch_size,
+                              val_split=val_split, seed=seed)
+    splits = read_text_splits(train, val, test, text_column=text_column, label_column=label_column,
+                              val_split=val_split, seed=seed, max_train_examples=max_train_examples)
+    return text_datasets(splits, batch_size, seed)

@@ -1,0 +1,263 @@
+"""The two-phase fine-tune: the phase loop (head on a frozen backbone, then unfrozen), XLA."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from tfxfer.data.sources import Datasets
+from tfxfer.finetune import feature_cache
+from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState
+from tfxfer.finetune.distribution import prepare_model
+from tfxfer.finetune.optimizers import default_rate, make_optimizer
+from tfxfer.models.builders import is_text_model
+from tfxfer.models.freezing import set_trainable
+from tfxfer.models.layers import BackboneLayer
+
+log = logging.getLogger("tfxfer")
+
+
+@dataclass
+class FitResult:
+    """What :func:`fine_tune` did: the merged history of both phases and its cost."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    phase1_epochs: int = 0
+    phase2_epochs: int = 0
+    train_seconds: float = 0.0
+    resumed_from_epoch: int | None = None
+    trainable_params: dict[str, int] = field(default_factory=dict)
+    cached_features: dict | None = None  # key, reused, seconds; None when phase 1 ran the backbone
+
+
+def _steps(ds: tf.data.Dataset) -> int | None:
+    n = int(ds.cardinality())
+    return n if n > 0 else None
+
+
+def _callbacks(run_dir: Path | None, has_val: bool, patience: int, extra) -> list:
+    callbacks = list(extra or [])
+    if has_val and patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+        )
+    if run_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+    return callbacks
+
+
+@dataclass
+class _Fit:
+    """What one phase fits: the whole model, or its head alone on cached features."""
+
+    model: keras.Model
+    train: tf.data.Dataset
+    val: tf.data.Dataset | None
+    jit_compile: bool
+    steps_per_execution: int = 1
+
+    def compile(self, make_optimizer) -> None:
+        """Compiles in the model's strategy scope; the optimizer is made there too, since its
+        own variables (iterations, learning rate) must belong to the same strategy."""
+        prepare_model(self.model)
+        with self.model.distribute_strategy.scope():
+            self.model.compile(
+                optimizer=make_optimizer(),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],  # a keyword: positionally it would be loss_weights
+                jit_compile=self.jit_compile,
+                steps_per_execution=self.steps_per_execution,
+            )
+
+
+def set_jit_compile(model: keras.Model, enabled: bool) -> bool:
+    """XLA for the numeric part of ``model``; returns what ``compile(jit_compile=...)`` takes.
+
+    Image models compile whole (decoding happens in tf.data). String preprocessing has no XLA
+    kernels, so text models compile the backbone only, through :class:`BackboneLayer`.
+    """
+    if not is_text_model(model):
+        return enabled
+    for layer in model.layers:
+        if isinstance(layer, BackboneLayer):
+            layer.jit_compile = enabled
+    return False
+
+
+def _whole_batches(ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """``ds`` re-batched without a last partial batch. (Asserting the known cardinality on
+    top changes the order multi-worker epochs see: measured, so Keras counts steps itself.)"""
+    return ds.unbatch().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _inputs(model: keras.Model, train, val):
+    """(train, val, Datasets or None) from either a Datasets or two tf.data datasets.
+
+    With several replicas, a Datasets' epochs use whole global batches only: a last, partial
+    batch can leave a replica with no example, and TensorFlow's CPU convolution fails on an
+    empty batch. The training set is reshuffled each epoch, so every example is still seen.
+    """
+    if not isinstance(train, Datasets):
+        return train, val, None
+    if val is not None:
+        raise ValueError("fine_tune takes a Datasets (its val split is used) or train and val datasets, not both")
+    data = train
+    train, val = data.train, data.val
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    if replicas > 1 and data.batch_size:
+        batch = data.batch_size
+        train = _whole_batches(train, batch)
+        val = _whole_batches(val, batch) if data.num_examples["val"] >= batch else None
+    return train, val, data
+
+
+def _cached_phase(model: keras.Model, data: Datasets | None, val, cache_features: bool, cache_dir):
+    """The head model and its cached datasets for phase 1, or None (and the reason logged)."""
+    if not cache_features:
+        return None
+    reason = feature_cache.why_not(model, data)
+    if reason:
+        log.warning("cached features off: %s; the frozen phase runs the backbone every epoch", reason)
+        return None
+    cached = feature_cache.cached_head(model, data, cache_dir)
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    if replicas > 1:
+        cached.train = _whole_batches(cached.train, data.batch_size)
+        cached.val = _whole_batches(cached.val, data.batch_size) if val is not None else None
+    elif val is None:
+        cached.val = None
+    log.info("cached features %s (%s) in %.1fs: the frozen phase trains the head alone",
+             "reused" if cached.reused else "computed", cached.key, cached.seconds)
+    return cached
+
+
+def fine_tune(
+    model: keras.Model,
+    train: Datasets | tf.data.Dataset,
+    val: tf.data.Dataset | None = None,
+    *,
+    epochs: int = 5,
+    fine_tune_epochs: int = 0,
+    unfreeze="all",
+    learning_rate: float | None = None,
+    fine_tune_learning_rate: float | None = None,
+    early_stopping_patience: int = 3,
+    cache_features: bool = True,
+    cache_dir: str | Path | None = None,
+    jit_compile: bool = False,
+    run_dir: str | Path | None = None,
+    checkpoints: Checkpoints | None = None,
+    callbacks=None,
+    verbose="auto",
+) -> FitResult:
+    """Phase 1 trains the head on the frozen backbone; phase 2 unfreezes and goes on slower.
+
+    Args:
+        model: a model from :func:`tfxfer.build_image_classifier` or
+            :func:`tfxfer.build_text_classifier`, built in the strategy scope it trains under.
+        train: the :class:`tfxfer.data.Datasets` from ``load_image_data``/``load_text_data``
+            (its train and val splits are used), or a batched dataset of ``(inputs, label)``.
+        val: a batched validation dataset, when ``train`` is a dataset too.
+        epochs: phase-1 epochs (head only).
+        fine_tune_epochs: phase-2 epochs; 0 skips phase 2.
+        unfreeze: what phase 2 trains: "all" or the number of top backbone blocks.
+        learning_rate, fine_tune_learning_rate: phase rates; defaults depend on the task
+            (image: 1e-3 then 1e-5; text: 1e-3 then 5e-5 with warm-up and decay).
+        early_stopping_patience: epochs without a better val loss before a phase stops and
+            its best weights come back (0: never stop early).
+        cache_features: in phase 1, run the frozen backbone once and train the head on its
+            cached output (see tfxfer.finetune.feature_cache): the same result, each epoch after the
+            first hundreds of times cheaper. Needs ``train`` to be a Datasets; turned off,
+            with the reason logged, where it would be wrong (a random layer before the head).
+        cache_dir: where cached features are kept for a later run to reuse (None: memory).
+        jit_compile: XLA (image models whole; text models after the string preprocessing).
+        run_dir: where history.csv and tensorboard/ go (None: nowhere).
+        checkpoints: where each epoch's state goes; a run started again with the same
+            checkpoints continues where it stopped (see tfxfer.finetune.checkpoints).
+
+    Example:
+
+    ```python
+    # not run here: needs a flowers/ folder and downloads ResNet50's ImageNet weights
+    from tfxfer import build_image_classifier, fine_tune, load_image_data
+
+    data = load_image_data("flowers/", image_size=(224, 224))
+    model = build_image_classifier("keras:ResNet50", len(data.class_names))
+    result = fine_tune(model, data, epochs=3, fine_tune_epochs=2, unfreeze=20)
+    result.history["val_accuracy"]
+    ```
+    """
+    task = "text" if is_text_model(model) else "image"
+    learning_rate = learning_rate or default_rate(task, 1)
+    fine_tune_learning_rate = fine_tune_learning_rate or default_rate(task, 2)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    train, val, data = _inputs(model, train, val)
+    steps = _steps(train)
+    if steps is None and data is not None and data.batch_size:  # re-batched for several replicas
+        steps = data.num_examples["train"] // data.batch_size or None
+    result = FitResult()
+    started = time.perf_counter()
+
+    saved = checkpoints.load() if checkpoints is not None else None
+    state = saved or RunState()
+    if saved is not None:
+        checkpoints.restore_weights(model, saved, head=feature_cache.head_weights)
+        result.resumed_from_epoch = saved.epochs_done
+        log.info("resuming from %s: phase %d, %d epoch(s) done%s", checkpoints.directory, saved.phase,
+                 saved.epochs_done, " (phase finished)" if saved.phase_done else "")
+    seconds_before = (state.history.get("seconds") or [0.0])[-1]
+
+    def clock() -> float:  # training seconds at an epoch's end, across restarts
+        return seconds_before + time.perf_counter() - started
+
+    jit_model = set_jit_compile(model, jit_compile)
+    phases = [("frozen", epochs, learning_rate)]
+    if fine_tune_epochs > 0:
+        phases.append((unfreeze, fine_tune_epochs, fine_tune_learning_rate))
+    try:
+        for phase, (mode, n_epochs, rate) in enumerate(phases, start=1):
+            if n_epochs <= 0 or state.phase > phase or (state.phase == phase and state.phase_done):
+                continue  # nothing to do, or finished before a restart
+            resuming = state.phase == phase and state.epochs_done > state.phase_start
+            if not resuming:
+                state.phase, state.phase_start = phase, state.epochs_done
+            result.trainable_params[f"phase{phase}"] = set_trainable(model, mode)
+            log.info("phase %d: %d epochs, backbone %s, %d trainable parameters, learning rate %g",
+                     phase, n_epochs, mode, result.trainable_params[f"phase{phase}"], rate)
+            fit = _Fit(model, train, val, jit_model)
+            cached = _cached_phase(model, data, val, cache_features, cache_dir) if phase == 1 else None
+            if cached is not None:
+                # A head step costs about a millisecond: many steps per call keep Keras'
+                # per-step overhead from dominating (same arithmetic, same order). Keras 3's
+                # multi-step loop fails on multi-worker iterators ("while/cond/Placeholder").
+                multi_worker = isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                fit = _Fit(cached.head, cached.train, cached.val, False, steps_per_execution=1 if multi_worker else 32)
+                result.cached_features = {"key": cached.key, "reused": cached.reused,
+                                          "seconds": round(cached.seconds, 3)}
+            total_steps = steps * n_epochs if steps else None
+            fit.compile(lambda rate=rate, total_steps=total_steps: make_optimizer(task, rate, total_steps))
+            if resuming and not checkpoints.restore_optimizer(fit.model, state):
+                log.warning("optimizer state not restored; phase %d goes on with a fresh optimizer", phase)
+            # While only the head changes, checkpoints hold only the head (see Checkpoints.save).
+            epoch_end = EpochCheckpoint(checkpoints, state, phase, run_dir / "history.csv" if run_dir else None,
+                                        model, clock, head=feature_cache.head_weights(model) if cached else None)
+            fit.model.fit(
+                fit.train, validation_data=fit.val, initial_epoch=state.epochs_done,
+                epochs=state.phase_start + n_epochs, verbose=verbose, shuffle=False,  # the data shuffles itself
+                callbacks=[epoch_end, *_callbacks(run_dir, fit.val is not None, early_stopping_patience, callbacks)],
+            )
+            state.phase_done = True  # after early stopping has put the best weights back
+            if checkpoints is not None:
+                checkpoints.save(model, state, fit.model.optimizer)
+    finally:
+        set_jit_compile(model, False)  # exports and predictions run without XLA
+    result.history = {k: list(v) for k, v in state.history.items()}
+    phases_run = state.history.get("phase", [])
+    result.phase1_epochs, result.phase2_epochs = phases_run.count(1), phases_run.count(2)
+    result.train_seconds = time.perf_counter() - started
+    return result

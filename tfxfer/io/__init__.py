@@ -1,0 +1,1 @@
+"""Below every stage: files written whole (``atomic``)."""

@@ -1,0 +1,148 @@
+"""Builders: a backbone URI -> a ``keras.Model`` with the family's preprocessing and a head.
+
+Both take the same argument names for the same ideas (``num_classes``, ``pooling``,
+``dropout``, ``weights``) and return a ``keras.Model`` whose backbone starts frozen. Build
+inside ``strategy.scope()`` to train under a ``tf.distribute`` strategy.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfxfer.errors import TfxferError
+from tfxfer.models.backbones import load_image_backbone, load_text_backbone
+from tfxfer.models.freezing import set_trainable
+from tfxfer.models.heads import TEXT_POOLING, classification_head, pool_image_features, pool_text_features
+from tfxfer.models.layers import BackboneLayer, TrimToLongest
+
+
+def is_text_model(model: keras.Model) -> bool:
+    """Whether ``model`` takes raw strings (a text classifier) rather than pixels."""
+    return model.inputs[0].dtype == "string"
+
+
+def image_size(model: keras.Model) -> tuple[int, int] | None:
+    """(height, width) an image classifier takes; None for a text model."""
+    return None if is_text_model(model) else tuple(int(s) for s in model.input_shape[1:3])
+
+
+def _check_head_args(num_classes: int, dropout: float) -> None:
+    if int(num_classes) < 2:
+        raise TfxferError(f"num_classes must be at least 2, got {num_classes}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise TfxferError(f"dropout must be in [0, 1), got {dropout}")
+
+
+def build_image_classifier(
+    backbone: str,
+    num_classes: int,
+    pooling: str = "avg",
+    dropout: float = 0.2,
+    image_size: tuple[int, int] | None = None,
+    weights: str = "imagenet",
+) -> keras.Model:
+    """An image classifier on a pretrained backbone, taking RGB pixels in [0, 255].
+
+    Args:
+        backbone: ``keras:ResNet50`` (any ``keras.applications`` model),
+            ``kerashub:PRESET_OR_DIR`` or ``tfhub:HANDLE_OR_DIR`` (an image feature vector).
+        num_classes: number of classes (>= 2).
+        pooling: "avg" or "max" over the backbone's feature map.
+        dropout: dropout rate before the classifier.
+        image_size: (height, width); default: the family's native size.
+        weights: "imagenet" (pretrained), "none" (random) or a local weights file (``keras:``).
+
+    Returns:
+        A ``keras.Model`` from ``(N, H, W, 3)`` float pixels to ``(N, num_classes)``
+        float32 probabilities; its backbone is frozen.
+
+    Example:
+
+    ```python
+    from tfxfer import build_image_classifier
+
+    model = build_image_classifier("keras:ResNet50", 5, weights="none", image_size=(96, 96))
+    assert model.input_shape == (None, 96, 96, 3)
+    ```
+    """
+    _check_head_args(num_classes, dropout)
+    resolved = load_image_backbone(backbone, weights, image_size)
+    inputs = keras.Input(shape=(*resolved.image_size, 3), dtype="float32", name="images")
+    x = resolved.preprocessor(inputs)
+    features = BackboneLayer(resolved.model, inference_mode=True, name="backbone")(x)
+    outputs = classification_head(pool_image_features(features, pooling), num_classes, dropout)
+    model = keras.Model(inputs, outputs, name="image_classifier")
+    set_trainable(model, "frozen")
+    return model
+
+
+def build_text_classifier(
+    backbone: str,
+    num_classes: int,
+    pooling: str = "cls",
+    dropout: float = 0.1,
+    sequence_length: int = 128,
+    weights: str = "pretrained",
+    preprocessor: str | None = None,
+) -> keras.Model:
+    """A text classifier on a pretrained transformer, taking raw strings (tokenizer inside).
+
+    Args:
+        backbone: ``kerashub:PRESET_OR_DIR`` (``kerasnlp:`` alias; a Hugging Face BERT
+            checkpoint directory works) or ``tfhub:ENCODER`` with ``preprocessor``.
+        num_classes: number of classes (>= 2).
+        pooling: "cls" (first token), "mean" (masked mean) or "pooled" (the backbone's pooler).
+        dropout: dropout rate before the classifier.
+        sequence_length: tokens per example after truncation and padding (KerasHub backbones).
+        weights: "pretrained" or "none" (random weights of the same architecture).
+        preprocessor: ``tfhub:HANDLE_OR_DIR`` of the encoder's matching preprocessing model.
+
+    Example:
+
+    ```python
+    # not run here: downloads the bert_tiny_en_uncased preset from Kaggle
+    import tensorflow as tf
+
+    from tfxfer import build_text_classifier
+
+    model = build_text_classifier("kerashub:bert_tiny_en_uncased", 2, sequence_length=64)
+    model.predict(tf.constant(["a fine film"]))
+    ```
+    """
+    _check_head_args(num_classes, dropout)
+    if pooling not in TEXT_POOLING:
+        raise TfxferError(f"pooling {pooling!r} is not one of {', '.join(TEXT_POOLING)} for text")
+    if int(sequence_length) < 8:
+        raise TfxferError(f"sequence_length must be at least 8, got {sequence_length}")
+    resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
+    inputs = keras.Input(shape=(), dtype="string", name="text")
+    encoded = resolved.preprocessor(inputs)
+    mask_key = "input_mask" if resolved.family == "tfhub_bert" else "padding_mask"
+    encoded = TrimToLongest(mask_key, name="trim_padding")(encoded)
+    holder = BackboneLayer(resolved.model, inference_mode=False, name="backbone")
+    sequence, pooled, mask = _encode(resolved, holder, encoded)
+    if pooling != "pooled":
+        # The pooler gets no gradient when the head reads the token vectors: keep it frozen
+        # in every phase rather than train nothing (and warn) under --unfreeze all.
+        holder.always_frozen = tuple(w.path for w in resolved.model.weights if _is_pooler(w.path))
+    outputs = classification_head(pool_text_features(sequence, pooled, mask, pooling), num_classes, dropout)
+    model = keras.Model(inputs, outputs, name="text_classifier")
+    set_trainable(model, "frozen")
+    return model
+
+
+def _is_pooler(path: str) -> bool:
+    return "pooled_dense" in path or "pooler" in path
+
+
+def _encode(resolved, holder, encoded):
+    """(sequence output, pooled output or None, padding mask) for either backbone kind."""
+    if resolved.family == "tfhub_bert":
+        outputs = holder(encoded)
+        return outputs["sequence_output"], outputs.get("pooled_output"), encoded["input_mask"]
+    # KerasHub preprocessors emit a bool padding mask; the backbones take integers.
+    inputs = {k: keras.ops.cast(v, "int32") for k, v in encoded.items()}
+    outputs = holder(inputs)
+    if isinstance(outputs, dict):
+        return outputs["sequence_output"], outputs.get("pooled_output"), encoded["padding_mask"]
+    return outputs, None, encoded["padding_mask"]

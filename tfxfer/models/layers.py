@@ -1,0 +1,87 @@
+"""Small Keras layers the builders compose: pixel scaling and the backbone holder."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class PixelScaling(keras.layers.Layer):
+    """``x * scale + offset`` per channel on RGB pixels in [0, 255], optionally as BGR.
+
+    Every Keras-applications ``preprocess_input`` mode ("caffe", "tf", "torch") and every
+    KerasHub image converter is one such affine map, so this one layer carries the family's
+    preprocessing inside the model and the exported graph.
+    """
+
+    def __init__(self, scale=1.0, offset=0.0, bgr: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = [float(s) for s in (scale if isinstance(scale, (list, tuple)) else [scale] * 3)]
+        self.offset = [float(o) for o in (offset if isinstance(offset, (list, tuple)) else [offset] * 3)]
+        self.bgr = bool(bgr)
+
+    def call(self, x):
+        x = ops.cast(x, self.compute_dtype)
+        if self.bgr:
+            x = ops.flip(x, axis=-1)
+        return x * ops.convert_to_tensor(self.scale, self.compute_dtype) + ops.convert_to_tensor(
+            self.offset, self.compute_dtype
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset, "bgr": self.bgr}
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class BackboneLayer(keras.layers.Layer):
+    """Holds the backbone in a tfxfer model and decides the mode it runs in.
+
+    Image backbones (``inference_mode=True``) run with ``training=False`` in every phase, so
+    BatchNorm moving statistics never change and nested Dropout never drops:
+    ``base(x, training=False)`` written inside a functional model is ignored by Keras 3's
+    ``fit`` (docs/keras3_notes.md), a layer whose ``call`` passes the flag itself holds.
+    Text backbones run in training mode (dropout on) only while some of them trains.
+    """
+
+    def __init__(self, backbone: keras.layers.Layer, inference_mode: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.inference_mode = inference_mode
+        self.jit_compile = False  # XLA for this part only (a text model's strings cannot compile)
+
+    def call(self, x, training=None):
+        if self.inference_mode or not self.backbone.trainable_weights:
+            training = False
+        if self.jit_compile:  # called while Keras traces a step; nothing is kept on the layer
+            import tensorflow as tf
+
+            return tf.function(lambda inputs: self.backbone(inputs, training=training), jit_compile=True)(x)
+        return self.backbone(x, training=training)
+
+
+class TrimToLongest(keras.layers.Layer):
+    """Cuts a batch of tokenized texts to the batch's longest text.
+
+    The tokenizer pads every text to the sequence length; the positions past the longest text
+    of a batch are padding in every row, masked out of attention and pooling, so dropping them
+    changes no result and saves their cost (most of it for short texts). Training batches group
+    texts of similar length (tfxfer.data.sources) so that little padding is left.
+    """
+
+    def __init__(self, mask_key: str = "padding_mask", **kwargs):
+        super().__init__(**kwargs)
+        self.mask_key = mask_key
+
+    def call(self, encoded):
+        import tensorflow as tf
+
+        real = tf.reduce_sum(tf.cast(encoded[self.mask_key], tf.int32), axis=1)
+        longest = tf.maximum(tf.reduce_max(real), 1)  # an empty batch keeps one position
+        return {key: value[:, :longest] for key, value in encoded.items()}
+
+    def compute_output_spec(self, encoded):
+        return {key: keras.KerasTensor((value.shape[0], None), dtype=value.dtype) for key, value in encoded.items()}
+
+    def get_config(self):
+        return {**super().get_config(), "mask_key": self.mask_key}

@@ -1,0 +1,61 @@
+"""The evaluation report, from probabilities and labels, for ``python -m tfxfer.evaluate`` and a
+training run's ``evaluation/``: ``report.json`` (accuracy, macro-F1, per-class precision,
+recall and F1, the most-confused class pairs), ``confusion_matrix.json`` and ``.png``, the
+worst-predicted examples (``worst_examples.png`` for images, ``worst_examples.csv`` for
+texts), and the same report as a plain-text table."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tfxfer.reports.metrics import classification_report, worst_predictions
+from tfxfer.reports.plots import plot_confusion_matrix, plot_worst_examples
+
+
+def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], task: str,
+                 inputs: list[str] | None = None, **header) -> dict:
+    """Scores ``probabilities`` against ``labels`` and writes the report files under ``out``;
+    returns the report. ``inputs`` (file paths or texts, in the same order) name the worst
+    examples; without them (tfds: data) that part is left out. Training writes its test (or
+    val) report through here too."""
+    report = {**header, "task": task, **classification_report(probabilities, labels, class_names)}
+    report["worst_examples"] = [
+        {"input": inputs[i], "true": class_names[labels[i]],
+         "predicted": class_names[int(probabilities[i].argmax())],
+         "true_probability": float(probabilities[i, labels[i]])}
+        for i in (worst_predictions(probabilities, labels) if inputs is not None else [])
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    report["output"] = str(out)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "confusion_matrix.json").write_text(json.dumps(
+        {"classes": class_names, "rows_true_columns_predicted": report["confusion_matrix"]}, indent=2))
+    plot_confusion_matrix(report["confusion_matrix"], class_names, out / "confusion_matrix.png")
+    if report["worst_examples"] and task == "image":
+        plot_worst_examples(report["worst_examples"], out / "worst_examples.png")
+    elif report["worst_examples"]:
+        with open(out / "worst_examples.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["input", "true", "predicted", "true_probability"])
+            writer.writeheader()
+            writer.writerows(report["worst_examples"])
+    return report
+
+
+def format_report(report: dict) -> str:
+    """The report as a plain-text table."""
+    width = max(len(name) for name in report["per_class"]) + 2
+    lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
+             f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}   loss {report['loss']:.4f}",
+             "", f"{'class':<{width}}precision  recall  f1      support"]
+    for name, scores in report["per_class"].items():
+        lines.append(f"{name:<{width}}{scores['precision']:<11.4f}{scores['recall']:<8.4f}{scores['f1']:<8.4f}"
+                     f"{scores['support']}")
+    if report["most_confused"]:
+        lines += ["", "most confused (true -> predicted):"]
+        lines += [f"  {p['true']} -> {p['predicted']}: {p['count']}" for p in report["most_confused"]]
+    lines += ["", f"written to {report['output']}"]
+    return "\n".join(lines)

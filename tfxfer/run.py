@@ -1,0 +1,310 @@
+"""A whole training run from a :class:`TrainConfig`: data, model, two phases, scores, plots,
+run directory and export. The CLI (``python -m tfxfer.train``) is a thin layer over it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+
+from tfxfer import recipe
+from tfxfer.config import TrainConfig
+from tfxfer.data import sources
+from tfxfer.errors import TfxferError, WorkerLostError, first_line
+from tfxfer.finetune.checkpoints import Checkpoints
+from tfxfer.finetune.distribution import is_chief, select_strategy, strategy_name, worker_label
+from tfxfer.finetune.phases import fine_tune
+from tfxfer.finetune.precision import set_mixed_precision
+from tfxfer.io.atomic import write_text_atomically
+from tfxfer.models.builders import build_image_classifier, build_text_classifier, image_size
+from tfxfer.models.freezing import set_trainable
+from tfxfer.recipe import Choice, budget
+from tfxfer.recipe import facts as recipe_facts
+from tfxfer.reports.hparams import write_hparams
+from tfxfer.reports.metrics import classification_report, predict_with_labels
+from tfxfer.reports.plots import plot_training_curves
+from tfxfer.reports.report_files import format_report, write_report
+from tfxfer.serving.export import ensure_writable_dir, export_saved_model
+
+log = logging.getLogger("tfxfer")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    export_path: Path | None
+    metrics: dict
+    model: keras.Model
+
+
+def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
+    """The settings the user left unset, decided by the recipe (tfxfer.recipe), and theirs."""
+    user = {name: getattr(config, name) for name in recipe.SETTINGS[config.task]}
+    # Cached features need an example list to replay (not tfds: streams) and no TPU.
+    cached = (config.cache_features and splits is not None
+              and not isinstance(strategy, tf.distribute.TPUStrategy))
+    if config.recipe == "fixed" or all(value is not None for value in user.values()):
+        facts = recipe.Facts(config.task, len(splits.train) if splits else 0, num_classes, cached)
+    else:
+        examples = len(splits.train) if splits else sources.tfds_num_examples(config.train)
+        facts = recipe_facts.gather(config.task, config.backbone, splits.train.inputs if splits else [],
+                                    num_classes, cached=cached, replicas=strategy.num_replicas_in_sync,
+                                    preprocessor=config.preprocessor, examples=examples)
+    return recipe.decide(facts, user, config.recipe)
+
+
+def _fit_budget(config: TrainConfig, model: keras.Model, datasets, elapsed: float) -> Choice:
+    """The fine-tuning epochs that fit in ``--time-budget``, from one measured step."""
+    step = budget.step_seconds(model, datasets.train, config.unfreeze)
+    batches = {role: -(-count // max(datasets.batch_size or config.batch_size, 1))
+               for role, count in datasets.num_examples.items()}
+    return budget.fit_epochs(config.time_budget, elapsed, step, batches, config.fine_tune_epochs)
+
+
+def _build(config: TrainConfig, num_classes: int) -> keras.Model:
+    if config.task == "image":
+        size = (config.image_size, config.image_size) if config.image_size else None
+        return build_image_classifier(config.backbone, num_classes, pooling=config.pooling,
+                                      dropout=config.dropout, image_size=size, weights=config.weights)
+    return build_text_classifier(config.backbone, num_classes, pooling=config.pooling, dropout=config.dropout,
+                                 sequence_length=config.sequence_length, weights=config.weights,
+                                 preprocessor=config.preprocessor)
+
+
+def _read_splits(config: TrainConfig):
+    if config.task == "image":
+        return sources.read_image_splits(config.train, config.val, config.test,
+                                          val_split=config.val_split, seed=config.seed)
+    return sources.read_text_splits(config.train, config.val, config.test, text_column=config.text_column,
+                                     label_column=config.label_column, val_split=config.val_split,
+                                     seed=config.seed, max_train_examples=config.max_train_examples)
+
+
+def _datasets(config: TrainConfig, splits, model: keras.Model):
+    if config.task == "image":
+        size = image_size(model)
+        if splits is None:
+            return sources.load_image_data(config.train, config.val, config.test, image_size=size,
+                                            batch_size=config.batch_size, val_split=config.val_split,
+                                            seed=config.seed)
+        return sources.image_datasets(splits, size, config.batch_size, config.seed)
+    if splits is None:
+        return sources.load_text_data(config.train, config.val, config.test, batch_size=config.batch_size,
+                                       val_split=config.val_split, seed=config.seed)
+    return sources.text_datasets(splits, config.batch_size, config.seed)
+
+
+def _comparable(config: dict) -> dict:
+    # With --time-budget the fine-tuning epochs come from a measured step: not a new configuration.
+    ignored = ("output", "fine_tune_epochs") if config.get("time_budget") else ("output",)
+    return {k: v for k, v in config.items() if k not in ignored}
+
+
+def _saved_config(run_dir: Path) -> dict | None:
+    saved = run_dir / "config.yaml"
+    return _comparable(yaml.safe_load(saved.read_text()) or {}) if saved.exists() else None
+
+
+def _unfinished(run_dir: Path, config: TrainConfig) -> bool:
+    """Whether ``run_dir`` holds an unfinished run of this very configuration."""
+    return not (run_dir / "metrics.json").exists() and _saved_config(run_dir) == _comparable(config.to_dict())
+
+
+def choose_run_dir(config: TrainConfig) -> tuple[Path, bool]:
+    """(run directory, whether it continues an unfinished run).
+
+    ``--output DIR`` names it; an unfinished run of the same configuration there is continued,
+    a finished one or another configuration's is refused. Without ``--output``, the newest
+    unfinished ``runs/NAME-*`` of the same configuration is continued, else a new
+    ``runs/NAME-TIMESTAMP`` starts.
+    """
+    if config.output:
+        run_dir = Path(config.output)
+        if _unfinished(run_dir, config):
+            return run_dir, True
+        if (run_dir / "metrics.json").exists():
+            raise TfxferError(f"--output {run_dir} holds a finished run: pass another --output or remove it")
+        old = _saved_config(run_dir)
+        if old is not None:
+            changed = sorted(k for k, v in _comparable(config.to_dict()).items() if old.get(k) != v)
+            raise TfxferError(f"--output {run_dir} holds an unfinished run with other settings "
+                              f"({', '.join(changed)}): pass another --output or remove it")
+        return run_dir, False
+    for candidate in sorted(Path("runs").glob(f"{config.name}-*"), reverse=True):
+        if _unfinished(candidate, config):
+            return candidate, True
+    return Path(f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"), False
+
+
+def run(config: TrainConfig) -> RunResult:
+    """Trains, scores and exports as ``config`` says; every user mistake is a TfxferError
+    raised before anything is written. Started again after a crash or a kill, the same
+    configuration continues from its last epoch. In a multi-worker cluster only the chief
+    writes the run directory and the export."""
+    started = time.perf_counter()
+    config = config.resolved()
+    keras.utils.set_random_seed(config.seed)
+    chief = is_chief()
+
+    # First of all TensorFlow: a multi-worker strategy must configure collectives at startup.
+    strategy = select_strategy(config.strategy, collective_timeout=config.collective_timeout)
+    # Files are listed and checked before the (slower) backbone is built.
+    splits = None if sources.is_tfds(config.train) else _read_splits(config)
+    # tfds: the class count comes with the dataset's metadata
+    num_classes = len(splits.class_names) if splits else len(sources.tfds_class_names(config.train))
+    replicas = strategy.num_replicas_in_sync
+    settings = _recipe(config, splits, num_classes, strategy)
+    config = dataclasses.replace(config, **{name: choice.value for name, choice in settings.items()})
+    policy = set_mixed_precision(config.mixed_precision)
+    with strategy.scope():
+        model = _build(config, num_classes)
+    if config.task == "image" and config.image_size is None:
+        size = image_size(model)[0]
+        config = dataclasses.replace(config, image_size=size)
+        settings["image_size"] = Choice(size, settings["image_size"].why + f" ({size} px)")
+    if config.fine_tune_epochs > 0:
+        set_trainable(model, config.unfreeze)  # an --unfreeze beyond the depth fails now, not after phase 1
+        set_trainable(model, "frozen")
+
+    run_dir, resuming = choose_run_dir(config)
+    if chief:
+        export_root = ensure_writable_dir(config.export_dir)
+        ensure_writable_dir(run_dir, "--output")
+        scratch = None
+    else:  # other workers write nowhere a user reads; they read the chief's checkpoints
+        scratch = Path(tempfile.mkdtemp(prefix=f"tfxfer-{worker_label()}-"))
+    # --batch-size is per replica; the learning rates scale linearly with the replica count
+    # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
+    global_batch = config.batch_size * replicas
+    log.info("strategy %s with %d replica(s) (%s), global batch %d, precision policy %s",
+             strategy_name(strategy), replicas, worker_label(), global_batch, policy)
+    datasets = _datasets(dataclasses.replace(config, batch_size=global_batch), splits, model)
+    for role, files in datasets.skipped.items():
+        if files:
+            print(f"{role}: left out {len(files)} unreadable file(s): {', '.join(files[:5])}"
+                  f"{' ...' if len(files) > 5 else ''}")
+    if config.time_budget and not settings["fine_tune_epochs"].by_user and config.fine_tune_epochs > 0:
+        # The saved file itself: _saved_config leaves out fine_tune_epochs under a time budget.
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text()) if resuming else None
+        if saved is not None:  # a resumed run keeps the epochs its first start measured
+            settings["fine_tune_epochs"] = Choice(saved["fine_tune_epochs"], "--time-budget, as measured at the "
+                                                                             "run's first start")
+        else:
+            settings["fine_tune_epochs"] = _fit_budget(config, model, datasets, time.perf_counter() - started)
+        config = dataclasses.replace(config, fine_tune_epochs=settings["fine_tune_epochs"].value)
+    print(recipe.format_table(settings, config.recipe), flush=True)
+    print(f"classes: {', '.join(datasets.class_names)}; examples: "
+          + ", ".join(f"{k} {v}" for k, v in datasets.num_examples.items() if v))
+
+    out_dir = run_dir if chief else scratch
+    if chief and not resuming:
+        for stale in ("history.csv", "metrics.json"):
+            (run_dir / stale).unlink(missing_ok=True)
+        config.save(run_dir / "config.yaml")
+    if resuming:
+        print(f"continuing the unfinished run in {run_dir}")
+    scale = float(replicas)
+    try:
+        # With several replicas fine_tune trains on whole global batches; the final scores
+        # below cover every validation example.
+        fit = fine_tune(
+            model, datasets, epochs=config.epochs, fine_tune_epochs=config.fine_tune_epochs,
+            unfreeze=config.unfreeze,
+            learning_rate=config.learning_rate * scale,  # both rates resolved by the recipe
+            fine_tune_learning_rate=config.fine_tune_learning_rate * scale,
+            early_stopping_patience=config.early_stopping_patience, run_dir=out_dir,
+            checkpoints=Checkpoints(run_dir / "checkpoints", writer=chief),
+            cache_features=config.cache_features, cache_dir=run_dir / "feature_cache" if chief else None,
+            jit_compile=config.jit_compile,
+        )
+        final_role = "test" if datasets.test is not None else "val"
+        predictions = {role: predict_with_labels(model, getattr(datasets, role)) for role in {"val", final_role}}
+    except tf.errors.OpError as e:
+        # A lost peer surfaces as an unavailable, cancelled, aborted or timed-out collective;
+        # an invalid argument is a bug and keeps its traceback.
+        if strategy_name(strategy) != "MultiWorkerMirroredStrategy" or isinstance(e, tf.errors.InvalidArgumentError):
+            raise
+        first = first_line(e)
+        raise WorkerLostError(
+            f"{worker_label()} stopped: another worker died or became unreachable ({type(e).__name__}: {first}); "
+            f"run every worker's command again to continue from the last saved epoch"
+        ) from e
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    val_scores = classification_report(*predictions["val"], datasets.class_names)
+    test_scores = classification_report(*predictions["test"], datasets.class_names) if "test" in predictions else None
+    epochs_ran = fit.phase1_epochs + fit.phase2_epochs
+    metrics = {
+        "val": val_scores,
+        "test": test_scores,
+        "train_seconds": round(fit.train_seconds, 3),
+        "examples_per_second": round(datasets.num_examples["train"] * epochs_ran / max(fit.train_seconds, 1e-9), 3),
+        "classes": datasets.class_names,
+        "num_examples": datasets.num_examples,
+        "epochs": {"phase1": fit.phase1_epochs, "phase2": fit.phase2_epochs},
+        "resumed_from_epoch": fit.resumed_from_epoch,
+        "trainable_params": fit.trainable_params,
+        "strategy": strategy_name(strategy),
+        "replicas": replicas,
+        "global_batch_size": global_batch,
+        "learning_rate_scale": scale,
+        "precision_policy": policy,
+        "cached_features": fit.cached_features,
+        "jit_compile": config.jit_compile,
+        "time_budget": ({"seconds": config.time_budget, "used_seconds": round(time.perf_counter() - started, 1)}
+                        if config.time_budget else None),
+        "recipe": {name: {"value": choice.value, "why": choice.why,
+                          "set_by": "you" if choice.by_user else f"recipe {config.recipe}"}
+                   for name, choice in settings.items()},
+        "weights_checksum": weights_checksum(model),
+        "skipped_files": {k: v for k, v in datasets.skipped.items() if v},
+    }
+    if not chief:
+        print(f"{worker_label()}: done; weights checksum {metrics['weights_checksum']:.6f}, "
+              f"val accuracy {val_scores['accuracy']:.4f}")
+        return RunResult(run_dir, None, metrics, model)
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    plot_training_curves(fit.history, plots / "training_curves.png", fit.phase1_epochs)
+    export_path = export_saved_model(
+        model, export_root, config.name, datasets.class_names,
+        metadata={"backbone": config.backbone, "config": config.to_dict(),
+                  "metrics": {k: metrics[k] for k in ("val", "test", "train_seconds")}},
+    )
+    metrics["export_path"] = str(export_path)
+    examples = datasets.examples(final_role)
+    report = write_report(run_dir / "evaluation", *predictions[final_role], datasets.class_names, config.task,
+                          examples.inputs if examples is not None else None, model=str(export_path),
+                          data=getattr(config, final_role) or f"the val split of {config.train}")
+    shutil.copyfile(run_dir / "evaluation" / "confusion_matrix.png", plots / "confusion_matrix.png")
+    write_hparams(run_dir / "tensorboard", run_dir.name, config, metrics)
+    write_text_atomically(run_dir / "metrics.json", json.dumps(metrics, indent=2))  # last: its presence marks the run finished
+    shutil.rmtree(run_dir / "feature_cache", ignore_errors=True)  # only a resumed run could use it
+    print(format_report(report))
+    print(f"val accuracy {val_scores['accuracy']:.4f}"
+          + (f", test accuracy {test_scores['accuracy']:.4f}" if test_scores else "")
+          + f"; trained in {fit.train_seconds:.1f}s")
+    if config.time_budget:
+        used = time.perf_counter() - started
+        print(f"time budget {config.time_budget:.0f}s: this run took {used:.0f}s"
+              + (" (over budget)" if used > config.time_budget else ""))
+    print(f"run directory: {run_dir}")
+    print(f"exported: {export_path}")
+    return RunResult(run_dir, export_path, metrics, model)
+
+
+def weights_checksum(model: keras.Model) -> float:
+    """A number that differs when any weight differs: workers compare it."""
+    return float(sum(float(np.sum(np.asarray(w, dtype=np.float64)) * (i + 1))
+                     for i, w in enumerate(model.get_weights())))

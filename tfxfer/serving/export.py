@@ -1,0 +1,194 @@
+"""Servable SavedModels: raw-input signatures, versioned, atomic, checked after writing.
+
+Layout (TF Serving): ``EXPORT_DIR/NAME/VERSION/`` with VERSION the next integer. The model is
+written to a hidden temporary directory beside the versions, loaded back and compared with
+the Keras model, then renamed into place: a crash leaves no version directory, and an
+existing version is never overwritten.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfxfer.data.images import decode_batch
+from tfxfer.errors import TfxferError
+from tfxfer.finetune.checkpoints import without_optimizer
+from tfxfer.models.builders import image_size, is_text_model
+from tfxfer.serving.servable import load_signature, versions
+
+_TMP_PREFIX = ".tmp-"
+PARITY_TOLERANCE = 1e-4
+
+
+def ensure_writable_dir(path: str | Path, role: str = "--export-dir") -> Path:
+    """Creates ``path`` if needed and proves a file can be written there."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=_TMP_PREFIX):
+            pass
+    except OSError as e:
+        raise TfxferError(f"{role} {path} is not a writable directory ({e.strerror or e})") from e
+    return path
+
+
+def _remove_stale_temporaries(model_dir: Path) -> None:
+    """Temporary directories whose writer process is gone (killed mid-export) are removed."""
+    for tmp in model_dir.glob(f"{_TMP_PREFIX}*"):
+        pid = tmp.name[len(_TMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class _Servable(tf.Module):
+    """Tracks the Keras model (each variable stored once) and the serving function."""
+
+    def __init__(self, model: keras.Model, class_names: list[str], task: str):
+        super().__init__()
+        self.model = model
+        self.class_names = tf.constant(class_names)
+        if task == "image":
+            size = image_size(model)
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+            def serve(image_bytes):
+                return self._outputs(self.model(decode_batch(image_bytes, size), training=False))
+        else:
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+            def serve(text):
+                return self._outputs(self.model(text, training=False))
+
+        self.serve = serve
+
+    def _outputs(self, probabilities):
+        probabilities = tf.cast(probabilities, tf.float32)
+        class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
+        return {
+            "probabilities": probabilities,
+            "class_id": class_id,
+            "class_name": tf.gather(self.class_names, class_id),
+        }
+
+
+def _check_inputs(task: str, image_size) -> tf.Tensor:
+    """Raw inputs to compare the written SavedModel with the Keras model on."""
+    if task == "text":
+        return tf.constant(["tfxfer export check", "a second, longer sentence to check the export"])
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (image_size[0] + 7 * i, image_size[1] + 3 * i, 3), dtype=np.uint8) for i in range(2)]
+    return tf.constant([tf.io.encode_png(image).numpy() for image in images])
+
+
+def _reference_probabilities(model: keras.Model, task: str, inputs: tf.Tensor) -> np.ndarray:
+    """The Keras model's probabilities, computed in graph mode as ``model.predict`` does:
+    under mixed bfloat16, eager and graph execution round differently (up to ~6e-4 for
+    MiniLM), and graph mode is what both ``predict`` and the SavedModel run."""
+    size = image_size(model)
+
+    @tf.function
+    def forward(batch):
+        if task == "image":
+            batch = decode_batch(batch, size)
+        return tf.cast(model(batch, training=False), tf.float32)
+
+    return forward(inputs).numpy()
+
+
+def export_saved_model(
+    model: keras.Model,
+    export_dir: str | Path,
+    name: str,
+    class_names: list[str],
+    metadata: dict | None = None,
+) -> Path:
+    """Writes ``export_dir/name/VERSION/`` for TF Serving and returns that path.
+
+    The ``serving_default`` signature takes ``image_bytes`` (encoded JPEG/PNG/GIF/BMP of any
+    size) for image models or ``text`` for text models, and returns ``probabilities``,
+    ``class_id`` and ``class_name``. ``assets/labels.txt`` lists the classes and
+    ``assets/tfxfer.json`` holds ``metadata`` with the library versions.
+
+    Example:
+
+    ```python
+    import tensorflow as tf
+
+    from tfxfer import build_image_classifier, export_saved_model
+
+    model = build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(64, 64))
+    path = export_saved_model(model, "saved_models", "flowers", ["daisy", "roses", "tulips"])
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert str(path).endswith("flowers/1")
+    ```
+    """
+    task = "text" if is_text_model(model) else "image"
+    if len(class_names) != model.output_shape[-1]:
+        raise TfxferError(f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs")
+    model_dir = ensure_writable_dir(Path(export_dir) / name)
+    _remove_stale_temporaries(model_dir)
+    tmp = model_dir / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = Path(tempfile.mkdtemp(prefix="tfxfer-assets-"))
+    try:
+        labels_file = staging / "labels.txt"
+        labels_file.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
+        info_file = staging / "tfxfer.json"
+        info_file.write_text(json.dumps({"task": task, "classes": list(class_names), **_versions_info(),
+                                         **(metadata or {})}, indent=2, default=str))
+        servable = _Servable(model, list(class_names), task)
+        servable.labels_asset = tf.saved_model.Asset(str(labels_file))
+        servable.info_asset = tf.saved_model.Asset(str(info_file))
+        with without_optimizer(model):
+            tf.saved_model.save(servable, str(tmp), signatures={"serving_default": servable.serve})
+        _check_written(tmp, model, task)
+        return _rename_into_place(tmp, model_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_written(path: Path, model: keras.Model, task: str) -> None:
+    inputs = _check_inputs(task, image_size(model))
+    served = load_signature(path, task)
+    got = served(**{"image_bytes" if task == "image" else "text": inputs})["probabilities"].numpy()
+    want = _reference_probabilities(model, task, inputs)
+    diff = float(np.max(np.abs(got - want)))
+    if diff > PARITY_TOLERANCE:
+        raise RuntimeError(f"the written SavedModel disagrees with the Keras model (max abs diff {diff:.2e})")
+
+
+def _rename_into_place(tmp: Path, model_dir: Path) -> Path:
+    for _ in range(100):
+        numbers = versions(model_dir)
+        target = model_dir / str((numbers[-1] if numbers else 0) + 1)
+        if target.exists():
+            continue
+        try:
+            # Atomic; fails when another export took the number meanwhile (the target
+            # then exists and is not empty), so an existing version is never overwritten.
+            os.rename(tmp, target)
+        except OSError as e:
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                continue
+            raise
+        return target
+    raise TfxferError(f"could not claim a new version number under {model_dir}")
+
+
+def _versions_info() -> dict:
+    import keras_hub
+
+    import tfxfer
+
+    return {"versions": {"tfxfer": tfxfer.__version__, "tensorflow": tf.__version__,
+                         "keras": keras.__version__, "keras_hub": keras_hub.__version__}}
