@@ -22,13 +22,15 @@ import tfxfer
 from benchmarks.data import read_text_csv
 from benchmarks.measure import PREDICT_CALLS, dir_bytes, latency, param_bytes, pipeline_throughput, step_throughput
 from tfxfer.data.images import decode_and_resize
-from tfxfer.finetune.optimizers import default_rate, make_optimizer
+from tfxfer.finetune.optimizers import make_optimizer
 from tfxfer.finetune.precision import set_mixed_precision
+from tfxfer.recipe import FIXED
 
 
 def _compile_like_tfxfer(model: keras.Model, task: str, phase: int, total_steps: int | None) -> None:
     """What tfxfer.finetune.phases compiles for a phase: its optimizer, loss and metric."""
-    model.compile(optimizer=make_optimizer(task, default_rate(task, phase), total_steps),
+    rate = FIXED[task]["learning_rate" if phase == 1 else "fine_tune_learning_rate"]
+    model.compile(optimizer=make_optimizer(task, rate, total_steps),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 

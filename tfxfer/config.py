@@ -19,6 +19,9 @@ import yaml
 from tfxfer.errors import TfxferError, first_line
 from tfxfer.io.atomic import write_text_atomically
 
+# The one default seed: the CLI's --seed and the Python API's data loaders share it.
+DEFAULT_SEED = 42
+
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 RECIPES = ("auto", "fixed")
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -194,7 +197,7 @@ class TrainConfig:
     output: str | None = _setting(None, "run directory", shown="runs/NAME-TIMESTAMP")
     export_dir: str = _setting("saved_models", "where NAME/VERSION/ SavedModels go")
     name: str | None = _setting(None, "model name under --export-dir", shown="from --train")
-    seed: int = _setting(42, "random seed", _int(0))
+    seed: int = _setting(DEFAULT_SEED, "random seed", _int(0))
 
     def __post_init__(self):
         """Checks every value as the CLI does (so ``run(TrainConfig(...))`` refuses the same)."""

@@ -21,6 +21,7 @@ from tfxfer import recipe
 from tfxfer.config import TrainConfig
 from tfxfer.data import sources
 from tfxfer.errors import TfxferError, WorkerLostError, first_line
+from tfxfer.finetune import budget
 from tfxfer.finetune.checkpoints import Checkpoints
 from tfxfer.finetune.distribution import is_chief, select_strategy, strategy_name, worker_label
 from tfxfer.finetune.phases import fine_tune
@@ -28,7 +29,7 @@ from tfxfer.finetune.precision import set_mixed_precision
 from tfxfer.io.atomic import write_text_atomically
 from tfxfer.models.builders import build_image_classifier, build_text_classifier, image_size
 from tfxfer.models.freezing import set_trainable
-from tfxfer.recipe import Choice, budget
+from tfxfer.recipe import Choice
 from tfxfer.recipe import facts as recipe_facts
 from tfxfer.reports.hparams import write_hparams
 from tfxfer.reports.metrics import classification_report, predict_with_labels

@@ -46,7 +46,7 @@ for name, strategy in (("default", tf.distribute.get_strategy()),
         else:
             model = tfxfer.build_text_classifier("kerashub:" + extra, 2, dropout=0.0, sequence_length=16)
             data = load_text_data(path, batch_size=16, seed=0)
-            phases = dict(epochs=2)
+            phases = dict(epochs=2, fine_tune_epochs=0)
     batch = 8 if task == "image" else 16
     result = tfxfer.fine_tune(model, in_order(data.in_order("train"), batch), data.val, learning_rate=1e-2, fine_tune_learning_rate=1e-4,
                               early_stopping_patience=0, verbose=0, **phases)

@@ -21,7 +21,7 @@ def exported_image_model(tiny_images, tmp_path_factory):
     keras.utils.set_random_seed(0)
     data = tfxfer.load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8)
     model = tfxfer.build_image_classifier(f"kerashub:{EFFICIENTNET_LITE0}", 3, image_size=(32, 32))
-    tfxfer.fine_tune(model, data.train, data.val, epochs=1, learning_rate=0.05, verbose=0)
+    tfxfer.fine_tune(model, data.train, data.val, epochs=1, fine_tune_epochs=0, learning_rate=0.05, verbose=0)
     return tfxfer.export_saved_model(model, tmp_path_factory.mktemp("exported"), "colours", data.class_names)
 
 
@@ -73,7 +73,7 @@ def test_text_report_and_bad_inputs(tiny_preset, sentiment_csvs, tmp_path):
     keras.utils.set_random_seed(0)
     data = tfxfer.load_text_data(str(sentiment_csvs["train"]), batch_size=16)
     model = tfxfer.build_text_classifier(f"kerashub:{tiny_preset}", 2, sequence_length=16)
-    tfxfer.fine_tune(model, data.train, data.val, epochs=1, verbose=0)
+    tfxfer.fine_tune(model, data.train, data.val, epochs=1, fine_tune_epochs=0, verbose=0)
     exported = tfxfer.export_saved_model(model, tmp_path / "exported", "reviews", data.class_names)
 
     result = run_cli("tfxfer.evaluate", str(exported), "--data", str(sentiment_csvs["val"]),

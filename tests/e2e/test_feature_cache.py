@@ -25,7 +25,7 @@ def _phase1(build, data_fn, cache: bool, epochs: int = 3, **kwargs):
     model = build()
     data = data_fn()
     result = tfxfer.fine_tune(model, data, epochs=epochs, cache_features=cache, early_stopping_patience=0,
-                              verbose=0, **kwargs)
+                              verbose=0, **{"fine_tune_epochs": 0, **kwargs})
     return model, result
 
 
@@ -77,7 +77,7 @@ def test_cache_is_reused_only_for_the_same_backbone_and_data(tiny_images, tmp_pa
         keras.utils.set_random_seed(seed)
         model = tfxfer.build_image_classifier(backbone, 3, image_size=(32, 32), weights=weights)
         data = load_image_data(str(root), image_size=(32, 32), batch_size=8, val_split=0.25)
-        return tfxfer.fine_tune(model, data, epochs=1, cache_dir=cache_dir, verbose=0).cached_features
+        return tfxfer.fine_tune(model, data, epochs=1, fine_tune_epochs=0, cache_dir=cache_dir, verbose=0).cached_features
 
     first = run(tiny_images)
     assert not first["reused"]
@@ -134,7 +134,7 @@ def test_random_layer_before_the_head_turns_caching_off(tiny_images, caplog):
     assert feature_cache.why_not(model, data) is None
     assert "tfxfer Datasets" in feature_cache.why_not(model, data.train)
     with caplog.at_level(logging.WARNING, logger="tfxfer"):
-        result = tfxfer.fine_tune(augmented, data, epochs=1, verbose=0)
+        result = tfxfer.fine_tune(augmented, data, epochs=1, fine_tune_epochs=0, verbose=0)
     assert result.cached_features is None
     assert "cached features off: flip (RandomFlip)" in caplog.text
 

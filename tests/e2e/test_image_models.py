@@ -99,7 +99,7 @@ def test_frozen_phase_leaves_the_backbone_untouched(tiny_images):
     model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
     before = [np.array(v.numpy()) for v in model.get_layer("backbone").weights]
     data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8)
-    tfxfer.fine_tune(model, data.train, data.val, epochs=2, verbose=0)
+    tfxfer.fine_tune(model, data.train, data.val, epochs=2, fine_tune_epochs=0, verbose=0)
     for a, v in zip(before, model.get_layer("backbone").weights, strict=True):
         np.testing.assert_array_equal(a, v.numpy())
 
@@ -153,3 +153,25 @@ def test_a_seed_makes_a_run_repeatable(tiny_images):
     first, second = run_once(), run_once()
     np.testing.assert_allclose(first["loss"], second["loss"], rtol=1e-5)
     np.testing.assert_allclose(first["val_loss"], second["val_loss"], rtol=1e-5)
+
+
+def test_fine_tune_decides_what_it_is_not_told_as_the_cli_does(tiny_images, caplog):
+    """The Python API and ``python -m tfxfer.train`` share one source of defaults: the recipe."""
+    from tfxfer.finetune.phases import phase_settings
+    from tfxfer.recipe import Facts, decide
+
+    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8)
+    decided = phase_settings(model, data.train, data, True, epochs=None, fine_tune_epochs=None, unfreeze=None,
+                             learning_rate=2e-3, fine_tune_learning_rate=None, early_stopping_patience=None)
+    facts = Facts("image", data.num_examples["train"], 3, cached=True)
+    cli = {name: choice.value for name, choice in decide(facts, {"batch_size": 8}).items()}
+    assert decided == {"epochs": cli["epochs"], "fine_tune_epochs": cli["fine_tune_epochs"], "unfreeze": "all",
+                       "learning_rate": 2e-3, "fine_tune_learning_rate": cli["fine_tune_learning_rate"],
+                       "early_stopping_patience": cli["early_stopping_patience"]}
+    assert decided["fine_tune_epochs"] >= 2 and decided["fine_tune_learning_rate"] == 1e-4
+
+    with caplog.at_level("INFO", logger="tfxfer"):
+        result = tfxfer.fine_tune(model, data, epochs=2, learning_rate=2e-3, verbose=0)
+    assert result.phase1_epochs == 2 and result.phase2_epochs >= 1  # fine-tuning follows, as on the CLI
+    assert "fine_tune_epochs" in caplog.text and "decided by the recipe" in caplog.text

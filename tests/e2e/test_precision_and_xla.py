@@ -44,7 +44,7 @@ def test_mixed_precision_computes_bfloat16_and_outputs_float32(mixed_precision, 
 def test_mixed_precision_text_caches_float32_features(mixed_precision, sentiment_csvs, tiny_preset):
     model = tfxfer.build_text_classifier(f"kerashub:{tiny_preset}", 2, pooling="mean", sequence_length=32)
     data = load_text_data(str(sentiment_csvs["train"]), str(sentiment_csvs["val"]), batch_size=16)
-    result = tfxfer.fine_tune(model, data, epochs=2, verbose=0)
+    result = tfxfer.fine_tune(model, data, epochs=2, fine_tune_epochs=0, verbose=0)
     assert result.cached_features is not None
     out = model.predict(tf.constant(["a warm and funny film", "dull and lifeless"]), verbose=0)
     assert out.dtype == np.float32 and out.shape == (2, 2)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tfxfer.config import parse_duration
+from tfxfer.finetune.budget import fit_epochs
 from tfxfer.recipe import FIXED, SETTINGS, Facts, decide, format_table
-from tfxfer.recipe.budget import fit_epochs
 from tfxfer.recipe.facts import checkpoint_pooling, max_sequence_length
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tfxfer.config import DEFAULT_SEED
 from tfxfer.data.images import IMAGE_EXTENSIONS, decode_and_resize, decode_image
 from tfxfer.data.splits import stratified_split
 from tfxfer.errors import TfxferError, first_line
@@ -62,7 +63,7 @@ class Datasets:
     skipped: dict[str, list[str]] = field(default_factory=dict)
     splits: Splits | None = None  # None for tfds: (streamed, no example list)
     batch_size: int = 0
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     shuffle_buffer: int = 0
     pipeline: Callable[[Examples, bool], tf.data.Dataset] | None = field(default=None, repr=False)
     bucket_by_length: bool = False  # text: training batches group texts of similar length
@@ -303,7 +304,7 @@ def _split_train_val(examples: Examples, val: Examples | None, val_split: float,
 
 
 def read_image_splits(
-    train: str, val: str | None = None, test: str | None = None, *, val_split: float = 0.1, seed: int = 0
+    train: str, val: str | None = None, test: str | None = None, *, val_split: float = 0.1, seed: int = DEFAULT_SEED
 ) -> Splits:
     """Lists and checks image folders (one sub-folder per class); decodes nothing twice."""
     examples, class_names, bad_train = _image_examples(train, "train", None)
@@ -337,7 +338,7 @@ def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buff
     )
 
 
-def image_datasets(splits: Splits, image_size, batch_size: int = 32, seed: int = 0) -> Datasets:
+def image_datasets(splits: Splits, image_size, batch_size: int = 32, seed: int = DEFAULT_SEED) -> Datasets:
     image_size = tuple(int(s) for s in image_size)
     return _datasets(splits, lambda ex, shuffle: _image_pipeline(ex, image_size, batch_size, shuffle, seed),
                      batch_size, seed, _IMAGE_SHUFFLE_BUFFER)
@@ -366,7 +367,7 @@ def load_image_data(
     image_size: tuple[int, int] = (224, 224),
     batch_size: int = 32,
     val_split: float = 0.1,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> Datasets:
     """Image folders (one sub-folder per class) or ``tfds:`` names -> :class:`Datasets`.
 
@@ -508,7 +509,7 @@ def _text_examples(spec: str, role: str, text_column: str, label_column: str, cl
 
 def read_text_splits(
     train: str, val: str | None = None, test: str | None = None, *, text_column: str = "text",
-    label_column: str = "label", val_split: float = 0.1, seed: int = 0, max_train_examples: int | None = None,
+    label_column: str = "label", val_split: float = 0.1, seed: int = DEFAULT_SEED, max_train_examples: int | None = None,
 ) -> Splits:
     """Reads and checks .csv/.tsv/.jsonl files; ``max_train_examples`` keeps a stratified subset."""
     examples, class_names = _text_examples(train, "train", text_column, label_column, None)
@@ -539,7 +540,7 @@ def _text_pipeline(examples: Examples, batch_size: int, shuffle: bool, seed: int
                     text_lengths(examples) if shuffle else None)
 
 
-def text_datasets(splits: Splits, batch_size: int = 32, seed: int = 0) -> Datasets:
+def text_datasets(splits: Splits, batch_size: int = 32, seed: int = DEFAULT_SEED) -> Datasets:
     data = _datasets(splits, lambda ex, shuffle: _text_pipeline(ex, batch_size, shuffle, seed),
                      batch_size, seed, _TEXT_SHUFFLE_BUFFER)
     data.bucket_by_length = True
@@ -548,7 +549,7 @@ def text_datasets(splits: Splits, batch_size: int = 32, seed: int = 0) -> Datase
 
 def load_text_data(
     train: str, val: str | None = None, test: str | None = None, *, batch_size: int = 32,
-    text_column: str = "text", label_column: str = "label", val_split: float = 0.1, seed: int = 0,
+    text_column: str = "text", label_column: str = "label", val_split: float = 0.1, seed: int = DEFAULT_SEED,
     max_train_examples: int | None = None,
 ) -> Datasets:
     """.csv/.tsv/.jsonl files or ``tfds:`` names -> :class:`Datasets` of ``(string, label)``.

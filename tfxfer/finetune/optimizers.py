@@ -1,20 +1,8 @@
-"""Optimizers and learning-rate schedules of the two phases, and their default rates."""
+"""Optimizers and learning-rate schedules of the two phases (their rates: tfxfer.recipe)."""
 
 from __future__ import annotations
 
 import keras
-
-# Phase-2 rates: a small step for convolutional backbones (the Keras transfer-learning
-# recipe), the usual BERT fine-tuning rate for transformers.
-_DEFAULTS = {
-    "image": {"learning_rate": 1e-3, "fine_tune_learning_rate": 1e-5},
-    "text": {"learning_rate": 1e-3, "fine_tune_learning_rate": 5e-5},
-}
-
-
-def default_rate(task: str, phase: int) -> float:
-    """The default learning rate of a task's phase (1: head, 2: fine-tuning)."""
-    return _DEFAULTS[task]["learning_rate" if phase == 1 else "fine_tune_learning_rate"]
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):

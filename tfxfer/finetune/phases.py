@@ -14,10 +14,11 @@ from tfxfer.data.sources import Datasets
 from tfxfer.finetune import feature_cache
 from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState
 from tfxfer.finetune.distribution import prepare_model
-from tfxfer.finetune.optimizers import default_rate, make_optimizer
+from tfxfer.finetune.optimizers import make_optimizer
 from tfxfer.models.builders import is_text_model
 from tfxfer.models.freezing import set_trainable
 from tfxfer.models.layers import BackboneLayer
+from tfxfer.recipe import Facts, decide
 
 log = logging.getLogger("tfxfer")
 
@@ -136,17 +137,39 @@ def _cached_phase(model: keras.Model, data: Datasets | None, val, cache_features
     return cached
 
 
+def phase_settings(model: keras.Model, train: tf.data.Dataset, data: Datasets | None, cache_features: bool,
+                   **given) -> dict:
+    """``given`` (the six phase settings of :func:`fine_tune`), each one left ``None`` decided
+    by the recipe as the CLI decides it, in the same order."""
+    if all(value is not None for value in given.values()):
+        return given
+    replicas = model.distribute_strategy.num_replicas_in_sync
+    batch = data.batch_size if data is not None and data.batch_size else None
+    if data is not None:
+        examples, classes = data.num_examples["train"], len(data.class_names)
+    else:  # a batched dataset: its steps are what the recipe sizes fine-tuning by
+        examples, classes = (_steps(train) or 1) * (batch or 32), int(model.output_shape[-1])
+    cached = cache_features and data is not None and not feature_cache.why_not(model, data)
+    task = "text" if is_text_model(model) else "image"
+    per_replica = {"batch_size": max(1, batch // replicas) if batch else None}
+    decided = decide(Facts(task, examples, classes, cached, replicas=replicas), {**given, **per_replica})
+    for name, value in given.items():
+        if value is None:
+            log.info("fine_tune: %s %s, decided by the recipe: %s", name, decided[name].value, decided[name].why)
+    return {name: decided[name].value for name in given}
+
+
 def fine_tune(
     model: keras.Model,
     train: Datasets | tf.data.Dataset,
     val: tf.data.Dataset | None = None,
     *,
-    epochs: int = 5,
-    fine_tune_epochs: int = 0,
-    unfreeze="all",
+    epochs: int | None = None,
+    fine_tune_epochs: int | None = None,
+    unfreeze=None,
     learning_rate: float | None = None,
     fine_tune_learning_rate: float | None = None,
-    early_stopping_patience: int = 3,
+    early_stopping_patience: int | None = None,
     cache_features: bool = True,
     cache_dir: str | Path | None = None,
     jit_compile: bool = False,
@@ -165,11 +188,15 @@ def fine_tune(
         val: a batched validation dataset, when ``train`` is a dataset too.
         epochs: phase-1 epochs (head only).
         fine_tune_epochs: phase-2 epochs; 0 skips phase 2.
-        unfreeze: what phase 2 trains: "all" or the number of top backbone blocks.
-        learning_rate, fine_tune_learning_rate: phase rates; defaults depend on the task
-            (image: 1e-3 then 1e-5; text: 1e-3 then 5e-5 with warm-up and decay).
+        unfreeze: what phase 2 trains: "all" or the number of top backbone layers.
+        learning_rate, fine_tune_learning_rate: phase rates (text: AdamW with warm-up and
+            linear decay; images: Adam), for the batches ``train`` holds.
         early_stopping_patience: epochs without a better val loss before a phase stops and
             its best weights come back (0: never stop early).
+
+        Each of these six left ``None`` is decided by the recipe (tfxfer.recipe) from the
+        task, the data's size and the replica count, exactly as ``python -m tfxfer.train``
+        decides it, and logged with its reason.
         cache_features: in phase 1, run the frozen backbone once and train the head on its
             cached output (see tfxfer.finetune.feature_cache): the same result, each epoch after the
             first hundreds of times cheaper. Needs ``train`` to be a Datasets; turned off,
@@ -193,10 +220,13 @@ def fine_tune(
     ```
     """
     task = "text" if is_text_model(model) else "image"
-    learning_rate = learning_rate or default_rate(task, 1)
-    fine_tune_learning_rate = fine_tune_learning_rate or default_rate(task, 2)
     run_dir = Path(run_dir) if run_dir is not None else None
     train, val, data = _inputs(model, train, val)
+    (epochs, fine_tune_epochs, unfreeze, learning_rate, fine_tune_learning_rate,
+     early_stopping_patience) = phase_settings(
+        model, train, data, cache_features, epochs=epochs, fine_tune_epochs=fine_tune_epochs, unfreeze=unfreeze,
+        learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
+        early_stopping_patience=early_stopping_patience).values()
     steps = _steps(train)
     if steps is None and data is not None and data.batch_size:  # re-batched for several replicas
         steps = data.num_examples["train"] // data.batch_size or None
