@@ -243,10 +243,29 @@ def run(config: TrainConfig) -> RunResult:
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+    metrics = _metrics(config, settings, datasets, predictions, fit, model, strategy, policy, started)
+    if not chief:
+        print(f"{worker_label()}: done; weights checksum {metrics['weights_checksum']:.6f}, "
+              f"val accuracy {metrics['val']['accuracy']:.4f}")
+        return RunResult(run_dir, None, metrics, model)
+    export_path = _write_outputs(config, run_dir, export_root, model, datasets, predictions, fit, metrics)
+    if config.time_budget:
+        used = time.perf_counter() - started
+        print(f"time budget {config.time_budget:.0f}s: this run took {used:.0f}s"
+              + (" (over budget)" if used > config.time_budget else ""))
+    print(f"run directory: {run_dir}")
+    print(f"exported: {export_path}")
+    return RunResult(run_dir, export_path, metrics, model)
+
+
+def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, fit, model: keras.Model,
+             strategy, policy: str, started: float) -> dict:
+    """What ``metrics.json`` holds (DESIGN.md's contract, and more)."""
     val_scores = classification_report(*predictions["val"], datasets.class_names)
     test_scores = classification_report(*predictions["test"], datasets.class_names) if "test" in predictions else None
     epochs_ran = fit.phase1_epochs + fit.phase2_epochs
-    metrics = {
+    replicas = strategy.num_replicas_in_sync
+    return {
         "val": val_scores,
         "test": test_scores,
         "train_seconds": round(fit.train_seconds, 3),
@@ -258,8 +277,8 @@ def run(config: TrainConfig) -> RunResult:
         "trainable_params": fit.trainable_params,
         "strategy": strategy_name(strategy),
         "replicas": replicas,
-        "global_batch_size": global_batch,
-        "learning_rate_scale": scale,
+        "global_batch_size": config.batch_size * replicas,
+        "learning_rate_scale": float(replicas),
         "precision_policy": policy,
         "cached_features": fit.cached_features,
         "jit_compile": config.jit_compile,
@@ -271,10 +290,13 @@ def run(config: TrainConfig) -> RunResult:
         "weights_checksum": weights_checksum(model),
         "skipped_files": {k: v for k, v in datasets.skipped.items() if v},
     }
-    if not chief:
-        print(f"{worker_label()}: done; weights checksum {metrics['weights_checksum']:.6f}, "
-              f"val accuracy {val_scores['accuracy']:.4f}")
-        return RunResult(run_dir, None, metrics, model)
+
+
+def _write_outputs(config: TrainConfig, run_dir: Path, export_root: Path, model: keras.Model, datasets,
+                   predictions: dict, fit, metrics: dict) -> Path:
+    """The chief's outputs: plots, the export, the evaluation report, TensorBoard's hparams and,
+    last, ``metrics.json`` (its presence marks the run finished). Returns the export's path."""
+    final_role = "test" if "test" in predictions else "val"
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     plot_training_curves(fit.history, plots / "training_curves.png", fit.phase1_epochs)
@@ -290,19 +312,13 @@ def run(config: TrainConfig) -> RunResult:
                           data=getattr(config, final_role) or f"the val split of {config.train}")
     shutil.copyfile(run_dir / "evaluation" / "confusion_matrix.png", plots / "confusion_matrix.png")
     write_hparams(run_dir / "tensorboard", run_dir.name, config, metrics)
-    write_text_atomically(run_dir / "metrics.json", json.dumps(metrics, indent=2))  # last: its presence marks the run finished
+    write_text_atomically(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     shutil.rmtree(run_dir / "feature_cache", ignore_errors=True)  # only a resumed run could use it
     print(format_report(report))
-    print(f"val accuracy {val_scores['accuracy']:.4f}"
-          + (f", test accuracy {test_scores['accuracy']:.4f}" if test_scores else "")
+    print(f"val accuracy {metrics['val']['accuracy']:.4f}"
+          + (f", test accuracy {metrics['test']['accuracy']:.4f}" if metrics["test"] else "")
           + f"; trained in {fit.train_seconds:.1f}s")
-    if config.time_budget:
-        used = time.perf_counter() - started
-        print(f"time budget {config.time_budget:.0f}s: this run took {used:.0f}s"
-              + (" (over budget)" if used > config.time_budget else ""))
-    print(f"run directory: {run_dir}")
-    print(f"exported: {export_path}")
-    return RunResult(run_dir, export_path, metrics, model)
+    return export_path
 
 
 def weights_checksum(model: keras.Model) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,8 @@ import numpy as np
 
 from tfxfer.io.atomic import replaced_atomically, write_text_atomically
 
+log = logging.getLogger("tfxfer")
+
 
 @dataclass
 class RunState:
@@ -31,6 +34,21 @@ class RunState:
     phase_done: bool = False
     history: dict[str, list[float]] = field(default_factory=dict)
     checkpoint: str = ""
+
+    def finished(self, phase: int) -> bool:
+        """Whether ``phase`` ended before (a restarted run skips it)."""
+        return self.phase > phase or (self.phase == phase and self.phase_done)
+
+    def begin(self, phase: int) -> bool:
+        """Enters ``phase``; True when it continues a phase that had saved epochs."""
+        resuming = self.phase == phase and self.epochs_done > self.phase_start
+        if not resuming:
+            self.phase, self.phase_start = phase, self.epochs_done
+        return resuming
+
+    def seconds(self) -> float:
+        """Training seconds of the epochs done so far, before a restart too."""
+        return (self.history.get("seconds") or [0.0])[-1]
 
 
 _BASE = "base.weights.h5"
@@ -111,6 +129,21 @@ class Checkpoints:
                 shutil.rmtree(old, ignore_errors=True)
         if head is None:
             base.unlink(missing_ok=True)
+
+    def resume(self, model: keras.Model, head=None) -> RunState | None:
+        """The saved state, its weights loaded into ``model`` (``head`` as for
+        :meth:`restore_weights`); None when nothing was saved."""
+        state = self.load()
+        if state is not None:
+            self.restore_weights(model, state, head=head)
+            log.info("resuming from %s: phase %d, %d epoch(s) done%s", self.directory, state.phase,
+                     state.epochs_done, " (phase finished)" if state.phase_done else "")
+        return state
+
+    def end_phase(self, model: keras.Model, state: RunState, optimizer) -> None:
+        """Marks the phase finished (after early stopping put its best weights back) and saves."""
+        state.phase_done = True
+        self.save(model, state, optimizer)
 
     def restore_weights(self, model: keras.Model, state: RunState, head=None) -> None:
         """Loads the saved weights into ``model``; ``head(model)`` lists the variables a

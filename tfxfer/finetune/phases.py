@@ -219,75 +219,111 @@ def fine_tune(
     result.history["val_accuracy"]
     ```
     """
-    task = "text" if is_text_model(model) else "image"
-    run_dir = Path(run_dir) if run_dir is not None else None
     train, val, data = _inputs(model, train, val)
-    (epochs, fine_tune_epochs, unfreeze, learning_rate, fine_tune_learning_rate,
-     early_stopping_patience) = phase_settings(
+    settings = phase_settings(
         model, train, data, cache_features, epochs=epochs, fine_tune_epochs=fine_tune_epochs, unfreeze=unfreeze,
         learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
-        early_stopping_patience=early_stopping_patience).values()
-    steps = _steps(train)
-    if steps is None and data is not None and data.batch_size:  # re-batched for several replicas
-        steps = data.num_examples["train"] // data.batch_size or None
-    result = FitResult()
-    started = time.perf_counter()
-
-    saved = checkpoints.load() if checkpoints is not None else None
-    state = saved or RunState()
-    if saved is not None:
-        checkpoints.restore_weights(model, saved, head=feature_cache.head_weights)
-        result.resumed_from_epoch = saved.epochs_done
-        log.info("resuming from %s: phase %d, %d epoch(s) done%s", checkpoints.directory, saved.phase,
-                 saved.epochs_done, " (phase finished)" if saved.phase_done else "")
-    seconds_before = (state.history.get("seconds") or [0.0])[-1]
-
-    def clock() -> float:  # training seconds at an epoch's end, across restarts
-        return seconds_before + time.perf_counter() - started
-
+        early_stopping_patience=early_stopping_patience)
+    phases = [_Phase(1, "frozen", settings["epochs"], settings["learning_rate"])]
+    if settings["fine_tune_epochs"] > 0:
+        phases.append(_Phase(2, settings["unfreeze"], settings["fine_tune_epochs"],
+                             settings["fine_tune_learning_rate"]))
+    state = (checkpoints.resume(model, head=feature_cache.head_weights) if checkpoints is not None else None)
+    run = _Run(model, train, val, data, state or RunState(), checkpoints,
+               Path(run_dir) if run_dir is not None else None, FitResult(),
+               cache_features, cache_dir, settings["early_stopping_patience"], callbacks, verbose)
+    run.result.resumed_from_epoch = state.epochs_done if state is not None else None
     jit_model = set_jit_compile(model, jit_compile)
-    phases = [("frozen", epochs, learning_rate)]
-    if fine_tune_epochs > 0:
-        phases.append((unfreeze, fine_tune_epochs, fine_tune_learning_rate))
     try:
-        for phase, (mode, n_epochs, rate) in enumerate(phases, start=1):
-            if n_epochs <= 0 or state.phase > phase or (state.phase == phase and state.phase_done):
-                continue  # nothing to do, or finished before a restart
-            resuming = state.phase == phase and state.epochs_done > state.phase_start
-            if not resuming:
-                state.phase, state.phase_start = phase, state.epochs_done
-            result.trainable_params[f"phase{phase}"] = set_trainable(model, mode)
-            log.info("phase %d: %d epochs, backbone %s, %d trainable parameters, learning rate %g",
-                     phase, n_epochs, mode, result.trainable_params[f"phase{phase}"], rate)
-            fit = _Fit(model, train, val, jit_model)
-            cached = _cached_phase(model, data, val, cache_features, cache_dir) if phase == 1 else None
-            if cached is not None:
-                # A head step costs about a millisecond: many steps per call keep Keras'
-                # per-step overhead from dominating (same arithmetic, same order). Keras 3's
-                # multi-step loop fails on multi-worker iterators ("while/cond/Placeholder").
-                multi_worker = isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
-                fit = _Fit(cached.head, cached.train, cached.val, False, steps_per_execution=1 if multi_worker else 32)
-                result.cached_features = {"key": cached.key, "reused": cached.reused,
-                                          "seconds": round(cached.seconds, 3)}
-            total_steps = steps * n_epochs if steps else None
-            fit.compile(lambda rate=rate, total_steps=total_steps: make_optimizer(task, rate, total_steps))
-            if resuming and not checkpoints.restore_optimizer(fit.model, state):
-                log.warning("optimizer state not restored; phase %d goes on with a fresh optimizer", phase)
-            # While only the head changes, checkpoints hold only the head (see Checkpoints.save).
-            epoch_end = EpochCheckpoint(checkpoints, state, phase, run_dir / "history.csv" if run_dir else None,
-                                        model, clock, head=feature_cache.head_weights(model) if cached else None)
-            fit.model.fit(
-                fit.train, validation_data=fit.val, initial_epoch=state.epochs_done,
-                epochs=state.phase_start + n_epochs, verbose=verbose, shuffle=False,  # the data shuffles itself
-                callbacks=[epoch_end, *_callbacks(run_dir, fit.val is not None, early_stopping_patience, callbacks)],
-            )
-            state.phase_done = True  # after early stopping has put the best weights back
-            if checkpoints is not None:
-                checkpoints.save(model, state, fit.model.optimizer)
+        for phase in phases:
+            if phase.epochs > 0 and not run.state.finished(phase.number):
+                _train_phase(run, phase, jit_model)
     finally:
         set_jit_compile(model, False)  # exports and predictions run without XLA
-    result.history = {k: list(v) for k, v in state.history.items()}
-    phases_run = state.history.get("phase", [])
-    result.phase1_epochs, result.phase2_epochs = phases_run.count(1), phases_run.count(2)
-    result.train_seconds = time.perf_counter() - started
-    return result
+    return run.finish()
+
+
+@dataclass(frozen=True)
+class _Phase:
+    number: int
+    unfreeze: str | int  # "frozen": the head alone
+    epochs: int
+    learning_rate: float
+
+
+@dataclass
+class _Run:
+    """One call of :func:`fine_tune`: what every phase reads, and what they record."""
+
+    model: keras.Model
+    train: tf.data.Dataset
+    val: tf.data.Dataset | None
+    data: Datasets | None
+    state: RunState
+    checkpoints: Checkpoints | None
+    run_dir: Path | None
+    result: FitResult
+    cache_features: bool
+    cache_dir: str | Path | None
+    patience: int
+    callbacks: list | None
+    verbose: str | int
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self):
+        self.task = "text" if is_text_model(self.model) else "image"
+        self.steps = _steps(self.train)
+        if self.steps is None and self.data is not None and self.data.batch_size:  # re-batched for replicas
+            self.steps = self.data.num_examples["train"] // self.data.batch_size or None
+        self.seconds_before = self.state.seconds()
+
+    def clock(self) -> float:
+        """Training seconds at an epoch's end, across restarts."""
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def finish(self) -> FitResult:
+        result, history = self.result, self.state.history
+        result.history = {k: list(v) for k, v in history.items()}
+        phases_run = history.get("phase", [])
+        result.phase1_epochs, result.phase2_epochs = phases_run.count(1), phases_run.count(2)
+        result.train_seconds = time.perf_counter() - self.started
+        return result
+
+
+def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
+    """Trains ``phase`` from where ``run.state`` stands (its start, or a restart's last epoch)."""
+    resuming = run.state.begin(phase.number)
+    trainable = run.result.trainable_params[f"phase{phase.number}"] = set_trainable(run.model, phase.unfreeze)
+    log.info("phase %d: %d epochs, backbone %s, %d trainable parameters, learning rate %g",
+             phase.number, phase.epochs, phase.unfreeze, trainable, phase.learning_rate)
+    fit, cached = _what_to_fit(run, phase, jit_model)
+    total_steps = run.steps * phase.epochs if run.steps else None
+    fit.compile(lambda: make_optimizer(run.task, phase.learning_rate, total_steps))
+    if resuming and not run.checkpoints.restore_optimizer(fit.model, run.state):
+        log.warning("optimizer state not restored; phase %d goes on with a fresh optimizer", phase.number)
+    # While only the head changes, checkpoints hold only the head (see Checkpoints.save).
+    epoch_end = EpochCheckpoint(run.checkpoints, run.state, phase.number,
+                                run.run_dir / "history.csv" if run.run_dir else None, run.model, run.clock,
+                                head=feature_cache.head_weights(run.model) if cached else None)
+    fit.model.fit(
+        fit.train, validation_data=fit.val, initial_epoch=run.state.epochs_done,
+        epochs=run.state.phase_start + phase.epochs, verbose=run.verbose, shuffle=False,  # the data shuffles itself
+        callbacks=[epoch_end, *_callbacks(run.run_dir, fit.val is not None, run.patience, run.callbacks)],
+    )
+    if run.checkpoints is not None:
+        run.checkpoints.end_phase(run.model, run.state, fit.model.optimizer)
+    else:
+        run.state.phase_done = True
+
+
+def _what_to_fit(run: _Run, phase: _Phase, jit_model: bool) -> tuple[_Fit, bool]:
+    """The whole model on the data, or (phase 1, where it is right) the head on cached features."""
+    cached = _cached_phase(run.model, run.data, run.val, run.cache_features, run.cache_dir) if phase.number == 1 else None
+    if cached is None:
+        return _Fit(run.model, run.train, run.val, jit_model), False
+    run.result.cached_features = {"key": cached.key, "reused": cached.reused, "seconds": round(cached.seconds, 3)}
+    # A head step costs about a millisecond: many steps per call keep Keras' per-step overhead
+    # from dominating (same arithmetic, same order). Keras 3's multi-step loop fails on
+    # multi-worker iterators ("while/cond/Placeholder").
+    multi_worker = isinstance(run.model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    return _Fit(cached.head, cached.train, cached.val, False, steps_per_execution=1 if multi_worker else 32), True
