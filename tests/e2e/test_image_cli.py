@@ -121,7 +121,7 @@ def _folder_with_corrupt_class(root: Path, good: Path) -> Path:
         ("non-numeric learning rate", ["--learning-rate", "fast"], "--learning-rate must be a number"),
         ("bad unfreeze", ["--unfreeze", "some"], "--unfreeze must be 'all' or a number"),
         ("bad strategy", ["--strategy", "quantum"], "--strategy must be one of"),
-        ("unknown flag", ["--epoch", "3"], "unrecognized arguments"),
+        ("unknown flag", ["--epoch", "3"], "unknown flag --epoch; did you mean --epochs?"),
         ("unknown scheme", ["--backbone", "torch:resnet"], "unknown backbone"),
         ("val split out of range", ["--val-split", "1.5"], "--val-split must be"),
     ],

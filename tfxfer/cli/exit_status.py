@@ -24,5 +24,13 @@ def run_main(prog: str, main, argv=None) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_WORKER_LOST
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted{_how_to_continue(prog)}", file=sys.stderr)
         return 130
+
+
+def _how_to_continue(prog: str) -> str:
+    """A training run saves every finished epoch: say so, and how to go on from it."""
+    if prog != "tfxfer.train":
+        return ""
+    return ("; every finished epoch was saved: run the same command again to continue from the last one "
+            "(with --output, the same --output)")

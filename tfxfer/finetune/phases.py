@@ -294,8 +294,10 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
     """Trains ``phase`` from where ``run.state`` stands (its start, or a restart's last epoch)."""
     resuming = run.state.begin(phase.number)
     trainable = run.result.trainable_params[f"phase{phase.number}"] = set_trainable(run.model, phase.unfreeze)
-    log.info("phase %d: %d epochs, backbone %s, %d trainable parameters, learning rate %g",
-             phase.number, phase.epochs, phase.unfreeze, trainable, phase.learning_rate)
+    left = run.state.phase_start + phase.epochs - run.state.epochs_done
+    log.info("phase %d: %s%s, backbone %s, %d trainable parameters, learning rate %g", phase.number,
+             _count(phase.epochs, "epoch"), f" ({left} left after the restart)" if resuming else "",
+             phase.unfreeze, trainable, phase.learning_rate)
     fit, cached = _what_to_fit(run, phase, jit_model)
     total_steps = run.steps * phase.epochs if run.steps else None
     fit.compile(lambda: make_optimizer(run.task, phase.learning_rate, total_steps))
@@ -314,6 +316,10 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
         run.checkpoints.end_phase(run.model, run.state, fit.model.optimizer)
     else:
         run.state.phase_done = True
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _what_to_fit(run: _Run, phase: _Phase, jit_model: bool) -> tuple[_Fit, bool]:
