@@ -140,11 +140,6 @@ class Checkpoints:
                      state.epochs_done, " (phase finished)" if state.phase_done else "")
         return state
 
-    def end_phase(self, model: keras.Model, state: RunState, optimizer) -> None:
-        """Marks the phase finished (after early stopping put its best weights back) and saves."""
-        state.phase_done = True
-        self.save(model, state, optimizer)
-
     def restore_weights(self, model: keras.Model, state: RunState, head=None) -> None:
         """Loads the saved weights into ``model``; ``head(model)`` lists the variables a
         head-only checkpoint holds (see :meth:`save`)."""

@@ -312,10 +312,9 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
         epochs=run.state.phase_start + phase.epochs, verbose=run.verbose, shuffle=False,  # the data shuffles itself
         callbacks=[epoch_end, *_callbacks(run.run_dir, fit.val is not None, run.patience, run.callbacks)],
     )
+    run.state.phase_done = True  # after early stopping has put the best weights back
     if run.checkpoints is not None:
-        run.checkpoints.end_phase(run.model, run.state, fit.model.optimizer)
-    else:
-        run.state.phase_done = True
+        run.checkpoints.save(run.model, run.state, fit.model.optimizer)
 
 
 def _count(n: int, noun: str) -> str:
