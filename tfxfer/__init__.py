@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "build_image_classifier": "tfxfer.models.builders",
     "build_text_classifier": "tfxfer.models.builders",
+    "TransferClassifier": "tfxfer.models.classifier",
     "set_trainable": "tfxfer.models.freezing",
     "fine_tune": "tfxfer.finetune.phases",
     "set_mixed_precision": "tfxfer.finetune.precision",

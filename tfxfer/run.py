@@ -27,7 +27,7 @@ from tfxfer.finetune.distribution import is_chief, select_strategy, strategy_nam
 from tfxfer.finetune.phases import fine_tune
 from tfxfer.finetune.precision import set_mixed_precision
 from tfxfer.io.atomic import write_text_atomically
-from tfxfer.models.builders import build_image_classifier, build_text_classifier, image_size
+from tfxfer.models.builders import build_image_classifier, build_text_classifier
 from tfxfer.models.freezing import set_trainable
 from tfxfer.recipe import Choice
 from tfxfer.recipe import facts as recipe_facts
@@ -93,7 +93,7 @@ def _read_splits(config: TrainConfig):
 
 def _datasets(config: TrainConfig, splits, model: keras.Model):
     if config.task == "image":
-        size = image_size(model)
+        size = model.image_size
         if splits is None:
             return sources.load_image_data(config.train, config.val, config.test, image_size=size,
                                             batch_size=config.batch_size, val_split=config.val_split,
@@ -170,7 +170,7 @@ def run(config: TrainConfig) -> RunResult:
     with strategy.scope():
         model = _build(config, num_classes)
     if config.task == "image" and config.image_size is None:
-        size = image_size(model)[0]
+        size = model.image_size[0]
         config = dataclasses.replace(config, image_size=size)
         settings["image_size"] = Choice(size, settings["image_size"].why + f" ({size} px)")
     if config.fine_tune_epochs > 0:

@@ -32,13 +32,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfxfer.data.sources import Datasets
+from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.keras_workarounds import flatten_layers, input_tensor_in
 from tfxfer.models.layers import BackboneLayer
 
 log = logging.getLogger("tfxfer")
 
 _VERSION = 1
-_HEAD_LAYERS = ("head_dropout", "classifier")  # what tfxfer.models.heads.classification_head adds
 # Cached features up to this size are held in memory as one tensor; larger ones are read from
 # the on-disk entry batch by batch.
 IN_MEMORY_BYTES = 1 << 30
@@ -57,22 +57,14 @@ class CachedHead:
     directory: Path | None
 
 
-def _head_layers(model: keras.Model) -> list:
-    """The layers of tfxfer's head present in ``model``, input side first."""
-    names = {layer.name for layer in model.layers}
-    return [model.get_layer(name) for name in _HEAD_LAYERS if name in names]
-
-
-def head_weights(model: keras.Model) -> list:
+def head_weights(model: TransferClassifier) -> list:
     """The head's variables in the model (the head model's, in the same order)."""
-    return [w for layer in _head_layers(model) for w in layer.weights]
+    return [w for layer in model.head for w in layer.weights]
 
 
-def _head_split(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+def _head_split(model: TransferClassifier) -> tuple[keras.Model, keras.Model]:
     """(features model: the model's inputs -> the head's input, head model: that -> outputs)."""
-    head_layers = _head_layers(model)
-    if not head_layers or head_layers[-1].name != "classifier" or head_layers[-1] is not model.layers[-1]:
-        raise ValueError("the model does not end in tfxfer's head (a 'classifier' Dense layer)")
+    head_layers = model.head
     features_at = input_tensor_in(model, head_layers[0])
     extractor = keras.Model(model.inputs, features_at, name="features")
     with model.distribute_strategy.scope():
@@ -167,14 +159,14 @@ def _update_with_examples(digest, data: Datasets, role: str, files: bool) -> Non
             digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
 
 
-def cache_key(extractor: keras.Model, data: Datasets) -> str:
-    """A hex digest that changes when any input of the cached features changes."""
+def cache_key(extractor: keras.Model, data: Datasets, task: str) -> str:
+    """A hex digest that changes when any input of the cached features changes (for images,
+    the files' contents as well as their names)."""
     digest = hashlib.sha256(f"tfxfer-features-v{_VERSION}".encode())
     digest.update(keras.mixed_precision.global_policy().name.encode())
     _update_with_layers(digest, extractor)
-    files = extractor.inputs[0].dtype != "string"
     for role in ("train", "val"):
-        _update_with_examples(digest, data, role, files)
+        _update_with_examples(digest, data, role, files=task == "image")
     return digest.hexdigest()[:24]
 
 
@@ -223,7 +215,7 @@ def cached_head(model: keras.Model, data: Datasets, directory: str | Path | None
     """
     started = time.perf_counter()
     extractor, head = _head_split(model)
-    key = cache_key(extractor, data)
+    key = cache_key(extractor, data, model.task)
     entry = Path(directory) / key if directory is not None else None
     reused = entry is not None and (entry / "info.json").exists()
     roles = [role for role in ("train", "val") if data.num_examples.get(role)]

@@ -11,13 +11,12 @@ import keras
 import tensorflow as tf
 
 from tfxfer.data.sources import Datasets
+from tfxfer.errors import TfxferError
 from tfxfer.finetune import feature_cache
 from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState
 from tfxfer.finetune.distribution import prepare_model
 from tfxfer.finetune.optimizers import make_optimizer
-from tfxfer.models.builders import is_text_model
 from tfxfer.models.freezing import set_trainable
-from tfxfer.models.layers import BackboneLayer
 from tfxfer.recipe import Facts, decide
 
 log = logging.getLogger("tfxfer")
@@ -80,13 +79,11 @@ def set_jit_compile(model: keras.Model, enabled: bool) -> bool:
     """XLA for the numeric part of ``model``; returns what ``compile(jit_compile=...)`` takes.
 
     Image models compile whole (decoding happens in tf.data). String preprocessing has no XLA
-    kernels, so text models compile the backbone only, through :class:`BackboneLayer`.
+    kernels, so text models compile the backbone only (:class:`tfxfer.models.layers.BackboneLayer`).
     """
-    if not is_text_model(model):
+    if model.task != "text":
         return enabled
-    for layer in model.layers:
-        if isinstance(layer, BackboneLayer):
-            layer.jit_compile = enabled
+    model.backbone.jit_compile = enabled
     return False
 
 
@@ -108,6 +105,10 @@ def _inputs(model: keras.Model, train, val):
     if val is not None:
         raise ValueError("fine_tune takes a Datasets (its val split is used) or train and val datasets, not both")
     data = train
+    if model.class_names is None:
+        model.class_names = data.class_names  # what the export will call the outputs
+    elif model.class_names != data.class_names:
+        raise TfxferError(f"the data's classes {data.class_names} are not the model's {model.class_names}")
     train, val = data.train, data.val
     replicas = model.distribute_strategy.num_replicas_in_sync
     if replicas > 1 and data.batch_size:
@@ -150,7 +151,7 @@ def phase_settings(model: keras.Model, train: tf.data.Dataset, data: Datasets | 
     else:  # a batched dataset: its steps are what the recipe sizes fine-tuning by
         examples, classes = (_steps(train) or 1) * (batch or 32), int(model.output_shape[-1])
     cached = cache_features and data is not None and not feature_cache.why_not(model, data)
-    task = "text" if is_text_model(model) else "image"
+    task = model.task
     per_replica = {"batch_size": max(1, batch // replicas) if batch else None}
     decided = decide(Facts(task, examples, classes, cached, replicas=replicas), {**given, **per_replica})
     for name, value in given.items():
@@ -271,7 +272,7 @@ class _Run:
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self):
-        self.task = "text" if is_text_model(self.model) else "image"
+        self.task = self.model.task
         self.steps = _steps(self.train)
         if self.steps is None and self.data is not None and self.data.batch_size:  # re-batched for replicas
             self.steps = self.data.num_examples["train"] // self.data.batch_size or None

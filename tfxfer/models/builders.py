@@ -11,19 +11,25 @@ import keras
 
 from tfxfer.errors import TfxferError
 from tfxfer.models.backbones import load_image_backbone, load_text_backbone
+from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.freezing import set_trainable
 from tfxfer.models.heads import TEXT_POOLING, classification_head, pool_image_features, pool_text_features
-from tfxfer.models.layers import BackboneLayer, TrimToLongest
+from tfxfer.models.layers import BackboneLayer, Tokenizing, TrimToLongest
 
 
-def is_text_model(model: keras.Model) -> bool:
-    """Whether ``model`` takes raw strings (a text classifier) rather than pixels."""
-    return model.inputs[0].dtype == "string"
-
-
-def image_size(model: keras.Model) -> tuple[int, int] | None:
-    """(height, width) an image classifier takes; None for a text model."""
-    return None if is_text_model(model) else tuple(int(s) for s in model.input_shape[1:3])
+def _classifier(inputs, features, num_classes: int, dropout: float, *, task: str, preprocessor, backbone,
+                uri: str, class_names) -> TransferClassifier:
+    """The head on ``features``, and the model that records which layer plays which part."""
+    head = classification_head(num_classes, dropout)
+    outputs = features
+    for layer in head:
+        outputs = layer(outputs)
+    model = TransferClassifier(
+        inputs, outputs, name=f"{task}_classifier", task=task, backbone_uri=uri, class_names=class_names,
+        parts={"preprocessor": preprocessor.name if preprocessor is not None else None, "backbone": backbone.name,
+               "head": [layer.name for layer in head]})
+    set_trainable(model, "frozen")
+    return model
 
 
 def _check_head_args(num_classes: int, dropout: float) -> None:
@@ -40,7 +46,8 @@ def build_image_classifier(
     dropout: float = 0.2,
     image_size: tuple[int, int] | None = None,
     weights: str = "imagenet",
-) -> keras.Model:
+    class_names: list[str] | None = None,
+) -> TransferClassifier:
     """An image classifier on a pretrained backbone, taking RGB pixels in [0, 255].
 
     Args:
@@ -51,10 +58,12 @@ def build_image_classifier(
         dropout: dropout rate before the classifier.
         image_size: (height, width); default: the family's native size.
         weights: "imagenet" (pretrained), "none" (random) or a local weights file (``keras:``).
+        class_names: the classes in output order, if known now (``fine_tune`` records the
+            data's otherwise).
 
     Returns:
-        A ``keras.Model`` from ``(N, H, W, 3)`` float pixels to ``(N, num_classes)``
-        float32 probabilities; its backbone is frozen.
+        A :class:`TransferClassifier` from ``(N, H, W, 3)`` float pixels to
+        ``(N, num_classes)`` float32 probabilities; its backbone is frozen.
 
     Example:
 
@@ -69,11 +78,10 @@ def build_image_classifier(
     resolved = load_image_backbone(backbone, weights, image_size)
     inputs = keras.Input(shape=(*resolved.image_size, 3), dtype="float32", name="images")
     x = resolved.preprocessor(inputs)
-    features = BackboneLayer(resolved.model, inference_mode=True, name="backbone")(x)
-    outputs = classification_head(pool_image_features(features, pooling), num_classes, dropout)
-    model = keras.Model(inputs, outputs, name="image_classifier")
-    set_trainable(model, "frozen")
-    return model
+    holder = BackboneLayer(resolved.model, inference_mode=True, name="backbone")
+    features = pool_image_features(holder(x), pooling)
+    return _classifier(inputs, features, num_classes, dropout, task="image", preprocessor=resolved.preprocessor,
+                       backbone=holder, uri=backbone, class_names=class_names)
 
 
 def build_text_classifier(
@@ -84,7 +92,8 @@ def build_text_classifier(
     sequence_length: int = 128,
     weights: str = "pretrained",
     preprocessor: str | None = None,
-) -> keras.Model:
+    class_names: list[str] | None = None,
+) -> TransferClassifier:
     """A text classifier on a pretrained transformer, taking raw strings (tokenizer inside).
 
     Args:
@@ -96,6 +105,11 @@ def build_text_classifier(
         sequence_length: tokens per example after truncation and padding (KerasHub backbones).
         weights: "pretrained" or "none" (random weights of the same architecture).
         preprocessor: ``tfhub:HANDLE_OR_DIR`` of the encoder's matching preprocessing model.
+        class_names: the classes in output order, if known now.
+
+    Returns:
+        A :class:`TransferClassifier` from ``(N,)`` strings to ``(N, num_classes)`` float32
+        probabilities, the tokenizer inside; its backbone is frozen.
 
     Example:
 
@@ -116,19 +130,20 @@ def build_text_classifier(
         raise TfxferError(f"sequence_length must be at least 8, got {sequence_length}")
     resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
     inputs = keras.Input(shape=(), dtype="string", name="text")
-    encoded = resolved.preprocessor(inputs)
+    preprocessor = resolved.preprocessor
+    if resolved.family != "tfhub_bert":  # a SavedModel preprocessor reloads with its vocabulary
+        preprocessor = Tokenizing.around(preprocessor, inputs)
+    encoded = preprocessor(inputs)
     mask_key = "input_mask" if resolved.family == "tfhub_bert" else "padding_mask"
     encoded = TrimToLongest(mask_key, name="trim_padding")(encoded)
-    holder = BackboneLayer(resolved.model, inference_mode=False, name="backbone")
+    # The pooler gets no gradient when the head reads the token vectors: keep it frozen in
+    # every phase rather than train nothing (and warn) under --unfreeze all.
+    pooler = [w.path for w in resolved.model.weights if _is_pooler(w.path)] if pooling != "pooled" else []
+    holder = BackboneLayer(resolved.model, inference_mode=False, always_frozen=pooler, name="backbone")
     sequence, pooled, mask = _encode(resolved, holder, encoded)
-    if pooling != "pooled":
-        # The pooler gets no gradient when the head reads the token vectors: keep it frozen
-        # in every phase rather than train nothing (and warn) under --unfreeze all.
-        holder.always_frozen = tuple(w.path for w in resolved.model.weights if _is_pooler(w.path))
-    outputs = classification_head(pool_text_features(sequence, pooled, mask, pooling), num_classes, dropout)
-    model = keras.Model(inputs, outputs, name="text_classifier")
-    set_trainable(model, "frozen")
-    return model
+    features = pool_text_features(sequence, pooled, mask, pooling)
+    return _classifier(inputs, features, num_classes, dropout, task="text", preprocessor=preprocessor,
+                       backbone=holder, uri=backbone, class_names=class_names)
 
 
 def _is_pooler(path: str) -> bool:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # parse_unfreeze checks CLI flags before TensorFlow starts
 def backbone_blocks(model: keras.Model) -> list:
     """The units that ``unfreeze=N`` counts from the top, bottom first: transformer blocks for
     text backbones, layers holding weights for image backbones, a SavedModel as one block."""
-    backbone = model.get_layer("backbone").backbone
+    backbone = model.backbone.backbone
     blocks = list(getattr(backbone, "transformer_layers", None) or [])
     if blocks:
         return blocks
@@ -45,7 +45,7 @@ def set_trainable(model: keras.Model, unfreeze="frozen") -> int:
     ```
     """
     mode = parse_unfreeze(unfreeze)
-    backbone = model.get_layer("backbone")
+    backbone = model.backbone
     blocks = backbone_blocks(model)
     if isinstance(mode, int) and mode > len(blocks):
         raise TfxferError(
@@ -55,7 +55,7 @@ def set_trainable(model: keras.Model, unfreeze="frozen") -> int:
     set_trainable_flag(backbone, mode != "frozen")
     if isinstance(mode, int):
         _freeze_all_but(backbone.backbone, blocks[len(blocks) - mode:])
-    always_frozen = set(getattr(backbone, "always_frozen", ()))  # e.g. a pooler the head does not read
+    always_frozen = set(backbone.always_frozen)  # e.g. a pooler the head does not read
     for weight in backbone.weights:
         if weight.path in always_frozen:
             weight.trainable = False

@@ -33,10 +33,21 @@ class MaskedMeanPooling(layers.Layer):
         return total / ops.maximum(ops.sum(mask, axis=1), ops.cast(1.0, sequence.dtype))
 
 
+@keras.saving.register_keras_serializable(package="tfxfer")
+class FirstToken(layers.Layer):
+    """The first token's vector ([CLS]) of (N, T, D) token vectors."""
+
+    def call(self, sequence):
+        return sequence[:, 0, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
 def pool_text_features(sequence, pooled, mask, pooling: str):
     """(N, T, D) token vectors -> (N, D): first token, masked mean, or the backbone's pooler."""
     if pooling == "cls":
-        return layers.Lambda(lambda s: s[:, 0, :], name="cls_pool")(sequence)
+        return FirstToken(name="cls_pool")(sequence)
     if pooling == "mean":
         return MaskedMeanPooling(name="mean_pool")(sequence, mask)
     if pooling == "pooled":
@@ -46,8 +57,8 @@ def pool_text_features(sequence, pooled, mask, pooling: str):
     raise TfxferError(f"pooling {pooling!r} is not one of {', '.join(TEXT_POOLING)} for text")
 
 
-def classification_head(features, num_classes: int, dropout: float):
-    """Dropout, then a float32 softmax layer: probabilities stay float32 under mixed precision."""
-    if dropout:
-        features = layers.Dropout(dropout, name="head_dropout")(features)
-    return layers.Dense(num_classes, activation="softmax", dtype="float32", name="classifier")(features)
+def classification_head(num_classes: int, dropout: float) -> list[layers.Layer]:
+    """Dropout, then a float32 softmax layer: probabilities stay float32 under mixed precision.
+    The layers, input side first, for the builder to call on the pooled features."""
+    head = [layers.Dropout(dropout, name="head_dropout")] if dropout else []
+    return [*head, layers.Dense(num_classes, activation="softmax", dtype="float32", name="classifier")]

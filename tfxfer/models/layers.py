@@ -44,10 +44,12 @@ class BackboneLayer(keras.layers.Layer):
     Text backbones run in training mode (dropout on) only while some of them trains.
     """
 
-    def __init__(self, backbone: keras.layers.Layer, inference_mode: bool = True, **kwargs):
+    def __init__(self, backbone: keras.layers.Layer, inference_mode: bool = True, always_frozen=(), **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.inference_mode = inference_mode
+        # Weights (by path) that stay frozen in every phase, e.g. a pooler the head does not read.
+        self.always_frozen = tuple(always_frozen)
         self.jit_compile = False  # XLA for this part only (a text model's strings cannot compile)
 
     def call(self, x, training=None):
@@ -59,7 +61,57 @@ class BackboneLayer(keras.layers.Layer):
             return tf.function(lambda inputs: self.backbone(inputs, training=training), jit_compile=True)(x)
         return self.backbone(x, training=training)
 
+    def get_config(self):
+        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "inference_mode": self.inference_mode, "always_frozen": list(self.always_frozen)}
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class Tokenizing(keras.layers.Layer):
+    """Holds a KerasHub preprocessor (strings -> token ids and masks) inside a text model.
+
+    Loading a ``.keras`` file rebuilds the model's graph first and restores the tokenizer's
+    vocabulary (an asset) after, so the graph cannot ask the tokenizer what it returns: the
+    keys and dtypes of its outputs are recorded here when the model is built.
+    """
+
+    def __init__(self, preprocessor: keras.layers.Layer, outputs: dict[str, str], **kwargs):
+        super().__init__(**kwargs)
+        self.preprocessor = preprocessor
+        self.outputs = dict(outputs)
+
+    @classmethod
+    def around(cls, preprocessor: keras.layers.Layer, inputs) -> Tokenizing:
+        spec = preprocessor(inputs)  # symbolic: KerasTensors of the outputs
+        return cls(preprocessor, {key: value.dtype for key, value in spec.items()}, name="tokenizing")
+
+    def build(self, input_shape):
+        self.built = True  # the preprocessor holds no weights; it builds itself when first called
+
+    def call(self, texts):
+        return self.preprocessor(texts)
+
+    def compute_output_spec(self, texts):
+        return {key: keras.KerasTensor((texts.shape[0], None), dtype=dtype) for key, dtype in self.outputs.items()}
+
+    def get_config(self):
+        return {**super().get_config(), "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+                "outputs": self.outputs}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
 class TrimToLongest(keras.layers.Layer):
     """Cuts a batch of tokenized texts to the batch's longest text.
 

@@ -23,7 +23,7 @@ import tensorflow as tf
 from tfxfer.data.images import decode_batch
 from tfxfer.errors import TfxferError
 from tfxfer.finetune.checkpoints import without_optimizer
-from tfxfer.models.builders import image_size, is_text_model
+from tfxfer.models.classifier import TransferClassifier
 from tfxfer.serving.servable import load_signature, versions
 
 _TMP_PREFIX = ".tmp-"
@@ -58,7 +58,7 @@ class _Servable(tf.Module):
         self.model = model
         self.class_names = tf.constant(class_names)
         if task == "image":
-            size = image_size(model)
+            size = model.image_size
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
             def serve(image_bytes):
@@ -94,7 +94,7 @@ def _reference_probabilities(model: keras.Model, task: str, inputs: tf.Tensor) -
     """The Keras model's probabilities, computed in graph mode as ``model.predict`` does:
     under mixed bfloat16, eager and graph execution round differently (up to ~6e-4 for
     MiniLM), and graph mode is what both ``predict`` and the SavedModel run."""
-    size = image_size(model)
+    size = model.image_size
 
     @tf.function
     def forward(batch):
@@ -106,10 +106,10 @@ def _reference_probabilities(model: keras.Model, task: str, inputs: tf.Tensor) -
 
 
 def export_saved_model(
-    model: keras.Model,
+    model: TransferClassifier,
     export_dir: str | Path,
     name: str,
-    class_names: list[str],
+    class_names: list[str] | None = None,
     metadata: dict | None = None,
 ) -> Path:
     """Writes ``export_dir/name/VERSION/`` for TF Serving and returns that path.
@@ -117,7 +117,8 @@ def export_saved_model(
     The ``serving_default`` signature takes ``image_bytes`` (encoded JPEG/PNG/GIF/BMP of any
     size) for image models or ``text`` for text models, and returns ``probabilities``,
     ``class_id`` and ``class_name``. ``assets/labels.txt`` lists the classes and
-    ``assets/tfxfer.json`` holds ``metadata`` with the library versions.
+    ``assets/tfxfer.json`` holds ``metadata`` with the library versions. ``class_names``
+    defaults to the model's own (recorded by ``fine_tune`` from the data it trained on).
 
     Example:
 
@@ -132,9 +133,8 @@ def export_saved_model(
     assert str(path).endswith("flowers/1")
     ```
     """
-    task = "text" if is_text_model(model) else "image"
-    if len(class_names) != model.output_shape[-1]:
-        raise TfxferError(f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs")
+    task = model.task
+    class_names = _class_names(model, class_names)
     model_dir = ensure_writable_dir(Path(export_dir) / name)
     _remove_stale_temporaries(model_dir)
     tmp = model_dir / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -157,8 +157,22 @@ def export_saved_model(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _class_names(model: TransferClassifier, given: list[str] | None) -> list[str]:
+    """The model's own class names; ``given`` ones must agree with them, or stand in for them
+    when the model has none yet."""
+    own = model.class_names
+    if given is None and own is None:
+        raise TfxferError("the model has no class names: train it with fine_tune on the data from "
+                          "load_image_data/load_text_data, or pass class_names")
+    if given is not None and len(given) != model.output_shape[-1]:
+        raise TfxferError(f"{len(given)} class names for a model with {model.output_shape[-1]} outputs")
+    if given is not None and own is not None and list(given) != own:
+        raise TfxferError(f"class_names {list(given)} differ from the model's own {own}")
+    return list(given) if given is not None else own
+
+
 def _check_written(path: Path, model: keras.Model, task: str) -> None:
-    inputs = _check_inputs(task, image_size(model))
+    inputs = _check_inputs(task, model.image_size)
     served = load_signature(path, task)
     got = served(**{"image_bytes" if task == "image" else "text": inputs})["probabilities"].numpy()
     want = _reference_probabilities(model, task, inputs)

@@ -1,0 +1,89 @@
+"""The model the builders return: a functional ``keras.Model`` that knows its parts.
+
+Like KerasHub's ``Task`` (which holds its ``backbone`` and ``preprocessor``), a
+:class:`TransferClassifier` carries what the rest of tfxfer needs to know about it — its task,
+its backbone, its head, its preprocessing and its class names — so export, feature caching,
+freezing and the runner read attributes instead of guessing from layer names or input dtypes.
+It round-trips through ``get_config`` and ``.keras`` files (``safe_mode`` on): saved, loaded
+and trained further, it is the same model.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from tfxfer.models.layers import BackboneLayer
+
+TASKS = ("image", "text")
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class TransferClassifier(keras.Model):
+    """A pretrained backbone under a new classification head.
+
+    Args (besides a functional model's ``inputs``, ``outputs`` and ``name``):
+        task: "image" (float RGB pixels in [0, 255]) or "text" (raw strings).
+        parts: the names of its layers in each role, recorded by the builder that made them:
+            ``{"preprocessor": NAME, "backbone": NAME, "head": [NAME, ...]}`` (the head input
+            side first; the last is the classifier).
+        class_names: the classes in output order, once known (``fine_tune`` records those of
+            the data it trains on; ``export_saved_model`` reads them).
+        backbone_uri: the URI the backbone was loaded from, for the record.
+
+    Example:
+
+    ```python
+    from tfxfer import build_image_classifier
+
+    model = build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(64, 64),
+                                   class_names=["cat", "dog", "fox"])
+    assert model.task == "image" and model.class_names == ["cat", "dog", "fox"]
+    assert model.head[-1].units == 3 and model.image_size == (64, 64)
+    ```
+    """
+
+    def __init__(self, *args, task: str, parts: dict, class_names=None, backbone_uri: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        self.task = task
+        self.parts = {"preprocessor": parts.get("preprocessor"), "backbone": parts["backbone"],
+                      "head": list(parts["head"])}
+        self.backbone_uri = backbone_uri
+        self.class_names = class_names
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return list(self._class_names) if self._class_names is not None else None
+
+    @class_names.setter
+    def class_names(self, names) -> None:
+        if names is not None:
+            names = [str(name) for name in names]
+            if len(names) != self.output_shape[-1]:
+                raise ValueError(f"{len(names)} class names for a model with {self.output_shape[-1]} outputs")
+        self._class_names = tuple(names) if names is not None else None
+
+    @property
+    def backbone(self) -> BackboneLayer:
+        """The layer holding the pretrained network (its ``.backbone``) and its run mode."""
+        return self.get_layer(self.parts["backbone"])
+
+    @property
+    def head(self) -> list[keras.layers.Layer]:
+        """The layers tfxfer added on the backbone's pooled features, input side first."""
+        return [self.get_layer(name) for name in self.parts["head"]]
+
+    @property
+    def preprocessor(self) -> keras.layers.Layer | None:
+        """Raw inputs -> the backbone's inputs (pixel scaling, or the tokenizer)."""
+        return self.get_layer(self.parts["preprocessor"]) if self.parts["preprocessor"] else None
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(height, width) an image classifier takes; None for a text model."""
+        return tuple(int(s) for s in self.input_shape[1:3]) if self.task == "image" else None
+
+    def get_config(self):
+        return {**super().get_config(), "task": self.task, "parts": self.parts, "class_names": self.class_names,
+                "backbone_uri": self.backbone_uri}
