@@ -20,10 +20,13 @@ REPO = Path(__file__).resolve().parent.parent
 EFFICIENTNET_LITE0 = REPO.parent / "shared" / "assets" / "efficientnet_lite0_imagenet"
 
 
-def run_cli(*args: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Runs ``python -m ARGS...`` in a fresh process, as a user would."""
+def run_cli(*args: str, timeout: float = 600, cwd: Path | None = None, env_extra: dict | None = None
+            ) -> subprocess.CompletedProcess:
+    """Runs ``python -m ARGS...`` in a fresh process, as a user would; ``env_extra`` adds to
+    the environment, and a None value there removes that variable."""
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env_extra or {})}
+    env = {name: value for name, value in env.items() if value is not None}
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd or REPO, env=env)
 
@@ -78,3 +81,34 @@ def fashion_mnist(tmp_path_factory) -> dict[str, Path]:
         "train": demo.fashion_mnist_folders(classes=4, per_class=150, split="train"),
         "val": demo.fashion_mnist_folders(classes=4, per_class=50, split="test"),
     }
+
+
+@pytest.fixture(scope="session")
+def tfhub_feature_vector(tmp_path_factory) -> str:
+    """A TF Hub-style image feature vector SavedModel: images in [0, 1] -> (N, 16), with BatchNorm."""
+    import keras
+    import tensorflow as tf
+
+    class FeatureVector(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = keras.Sequential([
+                keras.Input((32, 32, 3)),
+                keras.layers.Conv2D(8, 3, strides=2, padding="same"),
+                keras.layers.BatchNormalization(),
+                keras.layers.ReLU(),
+                keras.layers.Conv2D(16, 3, strides=2, padding="same"),
+                keras.layers.GlobalAveragePooling2D(),
+            ])
+
+        @tf.function
+        def __call__(self, images, training=False):
+            return self.net(images, training=training)
+
+    path = tmp_path_factory.mktemp("tfhub") / "feature_vector"
+    module = FeatureVector()
+    spec = tf.TensorSpec([None, 32, 32, 3], tf.float32)
+    for training in (True, False):
+        module.__call__.get_concrete_function(spec, training=training)
+    tf.saved_model.save(module, str(path))
+    return str(path)

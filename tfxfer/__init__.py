@@ -18,6 +18,8 @@ tfxfer.export_saved_model(model, "saved_models", "photos", data.class_names)
 import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The commands turn TensorFlow's C++ logging down further unless the user chose a level.
+TF_LOG_LEVEL_CHOSEN = "TF_CPP_MIN_LOG_LEVEL" in _os.environ
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"

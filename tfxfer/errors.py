@@ -17,6 +17,14 @@ class WorkerLostError(Exception):
     """
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C while :func:`tfxfer.fine_tune` trained: how far it got, and whether that was saved."""
+
+    def __init__(self, epochs_done: int, saved: bool):
+        super().__init__(epochs_done, saved)
+        self.epochs_done, self.saved = epochs_done, saved
+
+
 def first_line(error: BaseException, limit: int = 200) -> str:
     """An exception's first non-empty line, at most ``limit`` characters (its type's name when
     it has no message): what a one-line error message quotes of the cause."""

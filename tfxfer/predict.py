@@ -1,17 +1,21 @@
-"""``python -m tfxfer.predict SAVED_MODEL_DIR INPUT...``: one JSON object a line.
+"""``python -m tfxfer.predict SAVED_MODEL_DIR INPUT...``: one prediction a line, in class names.
 
-Image models take file paths; text models take strings, or ``--file`` with one text a line.
-SAVED_MODEL_DIR is a version directory or the model's directory (its newest version).
+Image models take file paths; text models take strings. ``--file`` reads many: one input a
+line, or for a text model the text column of a .csv/.tsv/.jsonl file. Each line holds the
+predicted class, its probability and the ``--top-k`` likeliest classes, as JSON (default) or
+CSV. SAVED_MODEL_DIR is a version directory or the model's directory (its newest version).
 
 Example:
 
 ```bash
 python -m tfxfer.predict saved_models/reviews "a triumph" "two hours I want back"
+python -m tfxfer.predict saved_models/reviews --file new_reviews.csv --format csv > scored.csv
 ```
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -21,58 +25,51 @@ from tfxfer.cli.exit_status import run_main
 from tfxfer.cli.tensorflow_start import start_tensorflow
 from tfxfer.errors import TfxferError
 
+_CSV_COLUMNS = ("input", "class_name", "class_id", "probability", "top_k")
+
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m tfxfer.predict", description="Predict with an exported tfxfer SavedModel.")
     p.add_argument("model", help="saved_models/NAME (newest version) or saved_models/NAME/VERSION")
     p.add_argument("inputs", nargs="*", help="image file paths, or texts for a text model")
-    p.add_argument("--file", help="text models: a file with one text a line")
+    p.add_argument("--file", help="many inputs: one a line (image paths relative to the file), or for a text "
+                                  "model a .csv/.tsv/.jsonl file's text column")
+    p.add_argument("--text-column", help="with --file FILE.csv/.tsv/.jsonl: the column holding the texts "
+                                         "(default: the one the model was trained on)")
+    p.add_argument("--top-k", type=int, default=3, help="how many of the likeliest classes each line lists (default 3)")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
+                   help="jsonl: one JSON object a line (default); csv: a header, then one row an input")
     p.add_argument("--batch-size", type=int, default=64, help="inputs per call (default 64)")
     return p
 
 
-def _read_inputs(args, task: str) -> tuple[list[str], list]:
-    """(what to print as "input", what to feed) for each input."""
-    if task == "text":
-        texts = list(args.inputs)
-        if args.file:
-            file = Path(args.file)
-            if not file.is_file():
-                raise TfxferError(f"--file {args.file} does not exist")
-            texts += [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return texts, texts
-    if args.file:
-        raise TfxferError("--file is for text models; pass image paths as arguments")
-    contents = []
-    for name in args.inputs:
-        path = Path(name)
-        if not path.is_file():
-            raise TfxferError(f"image file {name} does not exist")
-        contents.append(path.read_bytes())
-    return list(args.inputs), contents
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise TfxferError(f"--batch-size must be >= 1, got {args.batch_size}")
+    for flag, value in (("--batch-size", args.batch_size), ("--top-k", args.top_k)):
+        if value < 1:
+            raise TfxferError(f"{flag} must be >= 1, got {value}")
     if not Path(args.model).exists():
         raise TfxferError(f"model directory {args.model} does not exist")
+    if not args.inputs and not args.file:
+        raise TfxferError("no inputs: pass image paths or texts, or --file FILE")
     start_tensorflow(args.verbose)
-    from tfxfer.serving.servable import load_servable, serve_in_batches
+    from tfxfer.data.sources import read_inputs_file
+    from tfxfer.serving.servable import load_servable, predictions, trained_columns
 
-    serve, task = load_servable(args.model)
-    shown, fed = _read_inputs(args, task)
-    if not fed:
-        raise TfxferError("no inputs: pass image paths, texts, or --file")
-    for start, out in serve_in_batches(serve, task, fed, args.batch_size, shown):
-        for i, name in enumerate(shown[start:start + len(out["class_id"])]):
-            print(json.dumps({
-                "input": name,
-                "class_name": out["class_name"][i].numpy().decode("utf-8"),
-                "class_id": int(out["class_id"][i]),
-                "probabilities": [round(float(p), 6) for p in out["probabilities"][i].numpy()],
-            }), flush=True)
+    servable = load_servable(args.model)
+    inputs = list(args.inputs)
+    if args.file:
+        inputs += read_inputs_file(args.file, servable.task, trained_columns(servable, args.text_column, None)[0])
+    writer = csv.writer(sys.stdout) if args.format == "csv" else None
+    if writer:
+        writer.writerow(_CSV_COLUMNS)
+    for row in predictions(servable, inputs, args.batch_size, args.top_k):
+        if writer:
+            writer.writerow([row["input"], row["class_name"], row["class_id"], row["probability"],
+                             json.dumps(row["top_k"], ensure_ascii=False)])
+        else:
+            print(json.dumps(row, ensure_ascii=False))
+        sys.stdout.flush()
     return 0
 
 

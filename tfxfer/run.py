@@ -229,7 +229,9 @@ def run(config: TrainConfig) -> RunResult:
             jit_compile=config.jit_compile,
         )
         final_role = "test" if datasets.test is not None else "val"
-        predictions = {role: predict_with_labels(model, getattr(datasets, role)) for role in {"val", final_role}}
+        predictions = {role: predict_with_labels(model, getattr(datasets, role), f"scoring the {role} split",
+                                                 datasets.num_examples[role])
+                       for role in sorted({"val", final_role})}
     except tf.errors.OpError as e:
         # A lost peer surfaces as an unavailable, cancelled, aborted or timed-out collective;
         # an invalid argument is a bug and keeps its traceback.

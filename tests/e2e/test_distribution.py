@@ -226,3 +226,19 @@ def test_launcher_stops_all_workers_when_one_fails(tmp_path):
     assert result.returncode == 2
     assert "[worker-0]" in result.stdout or "[worker-1]" in result.stdout
     assert "does not exist" in result.stdout
+
+
+def test_ctrl_c_names_the_last_saved_epoch_and_the_same_command_continues(tiny_images, tmp_path):
+    args = [*FAST, "--train", str(tiny_images), "--epochs", "1", "--fine-tune-epochs", "6", "--unfreeze", "5",
+            "--batch-size", "4", "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exported")]
+    process = _train_process(args, stderr=subprocess.PIPE)
+    stopped_at = _wait_for_state(tmp_path / "run", lambda s: s["phase"] == 2 and s["epochs_done"] >= 2, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    saved = json.loads((tmp_path / "run" / "checkpoints" / "state.json").read_text())["epochs_done"]
+    assert saved >= stopped_at["epochs_done"]
+    assert last == (f"tfxfer.train: interrupted after epoch {saved}, which was saved; run the same command again "
+                    f"(with --output, the same --output) to continue from there"), stderr[-3000:]
+    assert "Traceback" not in stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,23 @@ def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
     for row in rows:
         assert row["class_name"] in ("blue", "green", "red") and len(row["probabilities"]) == 3
         assert abs(sum(row["probabilities"]) - 1) < 1e-4
+        assert len(row["top_k"]) == 3 and row["probability"] == max(row["top_k"].values())
+
+    # --file: one path a line, relative to the list's folder; a file that is not an image is named.
+    photos = tmp_path / "photos"
+    shutil.copytree(tiny_images / "red", photos / "red")
+    (photos / "list.txt").write_text("red/0.png\n\nred/1.jpg\n")
+    predicted = run_cli("tfxfer.predict", str(tmp_path / "exported" / "colours"), "--file", str(photos / "list.txt"),
+                        "--top-k", "2")
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert [r["input"] for r in rows] == [str(photos / "red" / "0.png"), str(photos / "red" / "1.jpg")]
+    assert all(len(r["top_k"]) == 2 for r in rows)
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("a review, not a photo")
+    wrong = run_cli("tfxfer.predict", str(tmp_path / "exported" / "colours"), str(not_image))
+    assert wrong.returncode == 2
+    assert f"{not_image} is not an image: JPEG, PNG, GIF or BMP accepted" in error_line(wrong)
 
 
 def test_help_documents_every_contract_flag():

@@ -6,93 +6,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tfxfer
 from tests.conftest import EFFICIENTNET_LITE0
 from tfxfer.data.sources import load_image_data
 from tfxfer.errors import TfxferError
-from tfxfer.models.freezing import backbone_blocks, count_params, set_trainable
-
-
-class _FeatureVector(tf.Module):
-    """A TF Hub-style image feature vector: images in [0, 1] -> (N, 16), with BatchNorm."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = keras.Sequential([
-            keras.Input((32, 32, 3)),
-            keras.layers.Conv2D(8, 3, strides=2, padding="same"),
-            keras.layers.BatchNormalization(),
-            keras.layers.ReLU(),
-            keras.layers.Conv2D(16, 3, strides=2, padding="same"),
-            keras.layers.GlobalAveragePooling2D(),
-        ])
-
-    @tf.function
-    def __call__(self, images, training=False):
-        return self.net(images, training=training)
-
-
-@pytest.fixture(scope="session")
-def tfhub_feature_vector(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("tfhub") / "feature_vector"
-    module = _FeatureVector()
-    spec = tf.TensorSpec([None, 32, 32, 3], tf.float32)
-    for training in (True, False):
-        module.__call__.get_concrete_function(spec, training=training)
-    tf.saved_model.save(module, str(path))
-    return str(path)
-
-
-@pytest.fixture(params=["keras", "kerashub", "tfhub"])
-def backbone_uri(request, tfhub_feature_vector):
-    return {
-        "keras": "keras:MobileNetV3Small",
-        "kerashub": f"kerashub:{EFFICIENTNET_LITE0}",
-        "tfhub": f"tfhub:{tfhub_feature_vector}",
-    }[request.param]
-
-
-def _weights_for(uri: str) -> str:
-    return "none" if uri.startswith("keras:") else "imagenet"
-
-
-def _batchnorm_stats(model) -> list[np.ndarray]:
-    variables = [v for v in model.get_layer("backbone").weights
-                 if "moving_mean" in v.path or "moving_variance" in v.path]
-    return [np.array(v.numpy()) for v in variables]
-
-
-def test_every_backbone_kind_builds_freezes_and_keeps_batchnorm_statistics(backbone_uri, tiny_images):
-    keras.utils.set_random_seed(0)
-    model = tfxfer.build_image_classifier(backbone_uri, 3, weights=_weights_for(backbone_uri), image_size=(32, 32))
-    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 3)
-    head_params = count_params(model.get_layer("classifier").weights)
-    assert count_params(model.trainable_weights) == head_params  # built frozen
-
-    blocks = backbone_blocks(model)
-    assert set_trainable(model, 1) > head_params
-    everything = set_trainable(model, "all")
-    assert everything >= set_trainable(model, len(blocks)) >= set_trainable(model, 1)
-    with pytest.raises(TfxferError, match="beyond the backbone's depth"):
-        set_trainable(model, len(blocks) + 1)
-
-    data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25)
-    stats = _batchnorm_stats(model)
-    assert stats, "every backbone here has BatchNorm layers"
-    kernels_before = [np.array(v.numpy()) for v in model.get_layer("backbone").trainable_weights]
-    result = tfxfer.fine_tune(model, data.train, data.val, epochs=1, fine_tune_epochs=1, unfreeze="all", verbose=0)
-    assert result.trainable_params == {"phase1": head_params, "phase2": everything}
-    assert result.phase1_epochs == 1 and result.phase2_epochs == 1
-    for before, after in zip(stats, _batchnorm_stats(model), strict=True):
-        np.testing.assert_array_equal(before, after)
-    set_trainable(model, "all")
-    kernels_after = [np.array(v.numpy()) for v in model.get_layer("backbone").trainable_weights]
-    assert any(not np.array_equal(a, b) for a, b in zip(kernels_before, kernels_after, strict=True)), \
-        "phase 2 must update the backbone"
-    probabilities = model.predict(next(iter(data.val))[0], verbose=0)
-    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
 
 
 def test_frozen_phase_leaves_the_backbone_untouched(tiny_images):
@@ -175,3 +93,14 @@ def test_fine_tune_decides_what_it_is_not_told_as_the_cli_does(tiny_images, capl
         result = tfxfer.fine_tune(model, data, epochs=2, learning_rate=2e-3, verbose=0)
     assert result.phase1_epochs == 2 and result.phase2_epochs >= 1  # fine-tuning follows, as on the CLI
     assert "fine_tune_epochs" in caplog.text and "decided by the recipe" in caplog.text
+
+
+def test_data_the_model_cannot_take_is_one_line_before_any_training(tiny_images, tiny_preset):
+    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    data = load_image_data(str(tiny_images), image_size=(40, 40), batch_size=8)
+    with pytest.raises(TfxferError, match=r"^the data's images are 40x40 pixels but the model takes 32x32: "
+                                          r"load them with image_size=\(32, 32\)"):
+        tfxfer.fine_tune(model, data, epochs=1, fine_tune_epochs=0, verbose=0)
+    text_model = tfxfer.build_text_classifier(f"kerashub:{tiny_preset}", 3, sequence_length=16)
+    with pytest.raises(TfxferError, match="^image data for a text model: load the data with load_text_data"):
+        tfxfer.fine_tune(text_model, data, epochs=1, fine_tune_epochs=0, verbose=0)

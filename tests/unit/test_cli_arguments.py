@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tfxfer.cli.exit_status import run_main
+from tfxfer.errors import TrainingInterrupted
 from tfxfer.train import build_parser
 
 
@@ -35,6 +36,14 @@ def test_ctrl_c_in_training_says_how_to_continue(capsys):
         raise KeyboardInterrupt
 
     assert run_main("tfxfer.train", interrupted) == 130
-    assert "run the same command again to continue" in capsys.readouterr().err
+    assert "run the same command again (with --output, the same --output) to continue" in capsys.readouterr().err
+
+    def interrupted_in_training(argv):
+        raise TrainingInterrupted(3, saved=True)
+
+    assert run_main("tfxfer.train", interrupted_in_training) == 130
+    assert capsys.readouterr().err.strip() == (
+        "tfxfer.train: interrupted after epoch 3, which was saved; run the same command again "
+        "(with --output, the same --output) to continue from there")
     assert run_main("tfxfer.predict", interrupted) == 130
     assert capsys.readouterr().err.strip() == "tfxfer.predict: interrupted"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from tfxfer.errors import TfxferError, WorkerLostError
+from tfxfer.errors import TfxferError, TrainingInterrupted, WorkerLostError
 
 EXIT_USAGE = 2
 EXIT_WORKER_LOST = 3
@@ -23,14 +23,20 @@ def run_main(prog: str, main, argv=None) -> int:
     except WorkerLostError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_WORKER_LOST
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted{_how_to_continue(prog)}", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"{prog}: interrupted{_how_to_continue(prog, e)}", file=sys.stderr)
         return 130
 
 
-def _how_to_continue(prog: str) -> str:
-    """A training run saves every finished epoch: say so, and how to go on from it."""
+def _how_to_continue(prog: str, interrupt: KeyboardInterrupt) -> str:
+    """A training run saves every finished epoch: say which was the last, and how to go on."""
     if prog != "tfxfer.train":
         return ""
-    return ("; every finished epoch was saved: run the same command again to continue from the last one "
-            "(with --output, the same --output)")
+    same = "run the same command again (with --output, the same --output)"
+    if not isinstance(interrupt, TrainingInterrupted):  # before training, or after it (scores, export)
+        return f"; {same} to continue: every finished epoch is saved"
+    if not interrupt.saved:
+        return f" after epoch {interrupt.epochs_done}, with no checkpoints to continue from"
+    if not interrupt.epochs_done:
+        return f" before the first epoch finished; {same} to start it again"
+    return f" after epoch {interrupt.epochs_done}, which was saved; {same} to continue from there"

@@ -18,6 +18,14 @@ def start_tensorflow(verbose: bool = False) -> None:
     if the import fails. Python-side INFO chatter (absl's renamed-input notes on export,
     "Assets written to") is turned down to warnings.
     """
+    if not verbose:
+        # C++ messages after start-up, such as "oneDNN supports DT_INT64 only on platforms with
+        # AVX-512. Falling back ..." (logged as an error on every text run on CPUs without
+        # it), unless the user set a level. Real failures still reach Python as exceptions.
+        import tfxfer
+
+        if not tfxfer.TF_LOG_LEVEL_CHOSEN:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if not verbose and "tensorflow" not in sys.modules:
         sys.stderr.flush()
         saved = os.dup(2)

@@ -9,6 +9,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# The first bytes of each format the decoder reads.
+_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF", b"BM": "BMP"}
+
+
+def image_format(head: bytes) -> str | None:
+    """"JPEG", "PNG", "GIF" or "BMP" from a file's first bytes; None for anything else."""
+    return next((name for magic, name in _SIGNATURES.items() if head.startswith(magic)), None)
 
 
 def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:

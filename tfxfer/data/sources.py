@@ -426,8 +426,9 @@ def _decode_lines(path: Path, role: str) -> list[str]:
     return lines
 
 
-def _read_rows(path: Path, text_column: str, label_column: str, role: str) -> list[tuple[int, object, object]]:
-    """(line number, text, label) for every record of a .csv, .tsv or .jsonl file."""
+def _read_rows(path: Path, text_column: str, label_column: str | None, role: str) -> list[tuple[int, object, object]]:
+    """(line number, text, label) for every record of a .csv, .tsv or .jsonl file (label None
+    for every record when ``label_column`` is None: inputs to predict on)."""
     lines = _decode_lines(path, role)
     rows = []
     if path.suffix.lower() == ".jsonl":
@@ -440,13 +441,13 @@ def _read_rows(path: Path, text_column: str, label_column: str, role: str) -> li
                 raise TfxferError(f"{path} line {number} is not valid JSON: {e.msg}") from None
             if not isinstance(record, dict):
                 raise TfxferError(f"{path} line {number} is not a JSON object")
-            if text_column not in record or label_column not in record:
-                missing = text_column if text_column not in record else label_column
+            missing = [key for key in (text_column, label_column) if key is not None and key not in record]
+            if missing:
                 raise TfxferError(
-                    f"{path} line {number} has no {missing!r} key; it has {', '.join(map(repr, record))} "
+                    f"{path} line {number} has no {missing[0]!r} key; it has {', '.join(map(repr, record))} "
                     f"(choose with --text-column/--label-column)"
                 )
-            rows.append((number, record[text_column], record[label_column]))
+            rows.append((number, record[text_column], record.get(label_column)))
         return rows
     reader = csv.reader(lines, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
     header = next(reader, None)
@@ -454,18 +455,38 @@ def _read_rows(path: Path, text_column: str, label_column: str, role: str) -> li
         raise TfxferError(f"{path} is empty: expected a header row with {text_column!r} and {label_column!r}")
     header = [h.strip() for h in header]
     for column in (text_column, label_column):
-        if column not in header:
+        if column is not None and column not in header:
             raise TfxferError(
                 f"{path} has no {column!r} column; its columns are {', '.join(map(repr, header))} "
                 f"(choose with --text-column/--label-column)"
             )
-    ti, li = header.index(text_column), header.index(label_column)
+    ti = header.index(text_column)
+    li = header.index(label_column) if label_column is not None else len(header)
     for record in reader:
         if not record:
             continue
         number = reader.line_num
         rows.append((number, record[ti] if ti < len(record) else None, record[li] if li < len(record) else None))
     return rows
+
+
+def read_inputs_file(spec: str, task: str, column: str) -> list[str]:
+    """What to predict on, from ``--file``: for a text model, column ``column`` of a
+    .csv/.tsv/.jsonl file or one text a line of any other file; for an image model, one image
+    path a line, relative to the file's folder."""
+    path = Path(spec)
+    if not path.is_file():
+        raise TfxferError(f"--file {spec} does not exist: pass a file with one input a line, or a .csv/.tsv/.jsonl file")
+    if task == "text" and path.suffix.lower() in _TEXT_EXTENSIONS:
+        inputs = ["" if text is None else str(text).strip() for _, text, _ in _read_rows(path, column, None, "--file")]
+    else:
+        inputs = [line.strip() for line in _decode_lines(path, "--file")]
+    inputs = [value for value in inputs if value]
+    if not inputs:
+        raise TfxferError(f"--file {spec} holds no inputs")
+    if task == "image":
+        inputs = [str(path.parent / value) if not Path(value).is_absolute() else value for value in inputs]
+    return inputs
 
 
 def _clean_rows(path: Path, rows, role: str) -> tuple[list[str], list[str]]:

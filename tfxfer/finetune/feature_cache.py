@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfxfer.data.sources import Datasets
+from tfxfer.io.progress import Progress
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.keras_workarounds import flatten_layers, input_tensor_in
 from tfxfer.models.layers import BackboneLayer
@@ -170,7 +171,7 @@ def cache_key(extractor: keras.Model, data: Datasets, task: str) -> str:
     return digest.hexdigest()[:24]
 
 
-def _extract(extractor: keras.Model, ds: tf.data.Dataset, count: int, path: Path | None):
+def _extract(extractor: keras.Model, ds: tf.data.Dataset, count: int, path: Path | None, progress: Progress):
     """Features of every example of ``ds`` (unshuffled), written into a new array or .npy file."""
     forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
     array, at = None, 0
@@ -182,6 +183,7 @@ def _extract(extractor: keras.Model, ds: tf.data.Dataset, count: int, path: Path
                      if path is not None else np.empty(shape, np.float32))
         array[at:at + len(batch)] = batch
         at += len(batch)
+        progress.advance(len(batch))
     if at != count:
         raise RuntimeError(f"feature extraction saw {at} examples, expected {count}")
     if isinstance(array, np.memmap):
@@ -207,11 +209,12 @@ def _features_dataset(features: np.ndarray, labels: np.ndarray, data: Datasets, 
 
 
 def cached_head(model: keras.Model, data: Datasets, directory: str | Path | None = None,
-                memory_limit: int = IN_MEMORY_BYTES) -> CachedHead:
+                memory_limit: int = IN_MEMORY_BYTES, verbose: bool = True) -> CachedHead:
     """The model's head and datasets of its input features for ``data``'s train and val splits.
 
     ``directory``: where entries are kept (one sub-directory per key, reused by a later run
-    with the same key); None keeps the features in memory only. Check :func:`why_not` first.
+    with the same key); None keeps the features in memory only. ``verbose``: show progress
+    while computing them. Check :func:`why_not` first.
     """
     started = time.perf_counter()
     extractor, head = _head_split(model)
@@ -229,8 +232,10 @@ def cached_head(model: keras.Model, data: Datasets, directory: str | Path | None
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         for role in roles:
-            features[role] = _extract(extractor, data.in_order(role), data.num_examples[role],
-                                      tmp / f"{role}.npy" if tmp else None)
+            with Progress(f"backbone features of the {role} split", data.num_examples[role], "example",
+                          verbose) as progress:
+                features[role] = _extract(extractor, data.in_order(role), data.num_examples[role],
+                                          tmp / f"{role}.npy" if tmp else None, progress)
         if tmp is not None:
             (tmp / "info.json").write_text(json.dumps(
                 {"key": key, "shapes": {r: list(f.shape) for r, f in features.items()},

@@ -11,11 +11,12 @@ import keras
 import tensorflow as tf
 
 from tfxfer.data.sources import Datasets
-from tfxfer.errors import TfxferError
+from tfxfer.errors import TfxferError, TrainingInterrupted
 from tfxfer.finetune import feature_cache
 from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState
 from tfxfer.finetune.distribution import prepare_model
 from tfxfer.finetune.optimizers import make_optimizer
+from tfxfer.io.progress import Progress, keras_verbose
 from tfxfer.models.freezing import set_trainable
 from tfxfer.recipe import Facts, decide
 
@@ -100,6 +101,7 @@ def _inputs(model: keras.Model, train, val):
     batch can leave a replica with no example, and TensorFlow's CPU convolution fails on an
     empty batch. The training set is reshuffled each epoch, so every example is still seen.
     """
+    _check_fits(model, train.train if isinstance(train, Datasets) else train)
     if not isinstance(train, Datasets):
         return train, val, None
     if val is not None:
@@ -118,7 +120,25 @@ def _inputs(model: keras.Model, train, val):
     return train, val, data
 
 
-def _cached_phase(model: keras.Model, data: Datasets | None, val, cache_features: bool, cache_dir):
+def _check_fits(model: keras.Model, train: tf.data.Dataset) -> None:
+    """Data the model cannot take is one line naming both sides, not a traceback from deep
+    inside the first batch (or the feature cache)."""
+    given, wanted = train.element_spec[0], model.inputs[0]
+    if not isinstance(given, tf.TensorSpec):
+        return
+    text_data, text_model = given.dtype == tf.string, wanted.dtype == "string"
+    if text_data != text_model:
+        raise TfxferError(f"{'text' if text_data else 'image'} data for a {'text' if text_model else 'image'} model: "
+                          f"load the data with load_{'text' if text_model else 'image'}_data")
+    if text_model:
+        return
+    size, built = tuple(given.shape[1:3]), tuple(wanted.shape[1:3])
+    if None not in size and None not in built and size != built:
+        raise TfxferError(f"the data's images are {size[0]}x{size[1]} pixels but the model takes {built[0]}x{built[1]}: "
+                          f"load them with image_size={built}, or build the model with image_size={size}")
+
+
+def _cached_phase(model: keras.Model, data: Datasets | None, val, cache_features: bool, cache_dir, verbose):
     """The head model and its cached datasets for phase 1, or None (and the reason logged)."""
     if not cache_features:
         return None
@@ -126,7 +146,7 @@ def _cached_phase(model: keras.Model, data: Datasets | None, val, cache_features
     if reason:
         log.warning("cached features off: %s; the frozen phase runs the backbone every epoch", reason)
         return None
-    cached = feature_cache.cached_head(model, data, cache_dir)
+    cached = feature_cache.cached_head(model, data, cache_dir, verbose=verbose != 0)
     replicas = model.distribute_strategy.num_replicas_in_sync
     if replicas > 1:
         cached.train = _whole_batches(cached.train, data.batch_size)
@@ -239,6 +259,8 @@ def fine_tune(
         for phase in phases:
             if phase.epochs > 0 and not run.state.finished(phase.number):
                 _train_phase(run, phase, jit_model)
+    except KeyboardInterrupt as e:
+        raise TrainingInterrupted(run.state.epochs_done, checkpoints is not None) from e
     finally:
         set_jit_compile(model, False)  # exports and predictions run without XLA
     return run.finish()
@@ -272,6 +294,7 @@ class _Run:
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self):
+        self.verbose = keras_verbose(self.verbose)
         self.task = self.model.task
         self.steps = _steps(self.train)
         if self.steps is None and self.data is not None and self.data.batch_size:  # re-batched for replicas
@@ -287,7 +310,7 @@ class _Run:
         result.history = {k: list(v) for k, v in history.items()}
         phases_run = history.get("phase", [])
         result.phase1_epochs, result.phase2_epochs = phases_run.count(1), phases_run.count(2)
-        result.train_seconds = time.perf_counter() - self.started
+        result.train_seconds = self.clock()  # the whole run's, a resumed run's earlier starts included
         return result
 
 
@@ -308,14 +331,51 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
     epoch_end = EpochCheckpoint(run.checkpoints, run.state, phase.number,
                                 run.run_dir / "history.csv" if run.run_dir else None, run.model, run.clock,
                                 head=feature_cache.head_weights(run.model) if cached else None)
+    callbacks = [epoch_end, *_callbacks(run.run_dir, fit.val is not None, run.patience, run.callbacks)]
+    # Epochs of milliseconds (the head on cached features): one bar over the epochs, not
+    # Keras' two lines an epoch.
+    epoch_bar = cached and run.verbose in (1, 2, True)
+    last_epoch = run.state.phase_start + phase.epochs
+    if epoch_bar:
+        callbacks.append(_EpochBar(f"phase {phase.number} (the head on cached features)",
+                                   last_epoch - run.state.epochs_done))
     fit.model.fit(
-        fit.train, validation_data=fit.val, initial_epoch=run.state.epochs_done,
-        epochs=run.state.phase_start + phase.epochs, verbose=run.verbose, shuffle=False,  # the data shuffles itself
-        callbacks=[epoch_end, *_callbacks(run.run_dir, fit.val is not None, run.patience, run.callbacks)],
+        fit.train, validation_data=fit.val, initial_epoch=run.state.epochs_done, epochs=last_epoch,
+        verbose=0 if epoch_bar else run.verbose, shuffle=False,  # the data shuffles itself
+        callbacks=callbacks,
     )
+    _log_early_stop(phase, callbacks, last_epoch)
     run.state.phase_done = True  # after early stopping has put the best weights back
     if run.checkpoints is not None:
         run.checkpoints.save(run.model, run.state, fit.model.optimizer)
+
+
+class _EpochBar(keras.callbacks.Callback):
+    """A :class:`Progress` over a phase's epochs, showing the latest losses and accuracies."""
+
+    def __init__(self, what: str, epochs: int):
+        super().__init__()
+        self.progress = Progress(what, epochs, "epoch")
+
+    def on_train_begin(self, logs=None):
+        self.progress.__enter__()
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = ("loss", "accuracy", "val_loss", "val_accuracy")
+        self.progress.advance(1, " ".join(f"{k} {logs[k]:.4f}" for k in shown if k in (logs or {})))
+
+    def on_train_end(self, logs=None):
+        self.progress.__exit__(None, None, None)
+
+
+def _log_early_stop(phase: _Phase, callbacks: list, last_epoch: int) -> None:
+    """Says when early stopping ended a phase before its last epoch, and which epoch it kept."""
+    stopper = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
+    if stopper is None or not stopper.stopped_epoch:
+        return
+    log.info("phase %d stopped early after epoch %d of %d: val loss had not improved for %s; "
+             "kept the weights of epoch %d (val loss %.4f)", phase.number, stopper.stopped_epoch + 1, last_epoch,
+             _count(stopper.patience, "epoch"), stopper.best_epoch + 1, stopper.best)
 
 
 def _count(n: int, noun: str) -> str:
@@ -324,7 +384,8 @@ def _count(n: int, noun: str) -> str:
 
 def _what_to_fit(run: _Run, phase: _Phase, jit_model: bool) -> tuple[_Fit, bool]:
     """The whole model on the data, or (phase 1, where it is right) the head on cached features."""
-    cached = _cached_phase(run.model, run.data, run.val, run.cache_features, run.cache_dir) if phase.number == 1 else None
+    cached = (_cached_phase(run.model, run.data, run.val, run.cache_features, run.cache_dir, run.verbose)
+              if phase.number == 1 else None)
     if cached is None:
         return _Fit(run.model, run.train, run.val, jit_model), False
     run.result.cached_features = {"key": cached.key, "reused": cached.reused, "seconds": round(cached.seconds, 3)}
@@ -332,4 +393,5 @@ def _what_to_fit(run: _Run, phase: _Phase, jit_model: bool) -> tuple[_Fit, bool]
     # from dominating (same arithmetic, same order). Keras 3's multi-step loop fails on
     # multi-worker iterators ("while/cond/Placeholder").
     multi_worker = isinstance(run.model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
-    return _Fit(cached.head, cached.train, cached.val, False, steps_per_execution=1 if multi_worker else 32), True
+    per_call = 1 if multi_worker else min(32, run.steps or 32)  # more than an epoch's steps miscounts Keras' bar
+    return _Fit(cached.head, cached.train, cached.val, False, steps_per_execution=per_call), True

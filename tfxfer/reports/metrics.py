@@ -7,13 +7,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfxfer.io.progress import Progress
 
-def predict_with_labels(model: keras.Model, ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, true labels) over a batched ``(inputs, label)`` dataset, in order."""
+
+def predict_with_labels(model: keras.Model, ds: tf.data.Dataset, what: str | None = None,
+                        total: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, true labels) over a batched ``(inputs, label)`` dataset, in order;
+    with ``what`` named, progress over its ``total`` examples is shown."""
     probs, labels = [], []
-    for inputs, y in ds:
-        probs.append(keras.ops.convert_to_numpy(model(inputs, training=False)).astype(np.float32))
-        labels.append(np.asarray(y))
+    with Progress(what or "", total, "example", enabled=what is not None) as progress:
+        for inputs, y in ds:
+            probs.append(keras.ops.convert_to_numpy(model(inputs, training=False)).astype(np.float32))
+            labels.append(np.asarray(y))
+            progress.advance(len(labels[-1]))
     return np.concatenate(probs), np.concatenate(labels).astype(np.int64)
 
 

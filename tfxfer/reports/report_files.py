@@ -47,7 +47,7 @@ def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class
 
 def format_report(report: dict) -> str:
     """The report as a plain-text table."""
-    width = max(len(name) for name in report["per_class"]) + 2
+    width = max(len(name) for name in [*report["per_class"], "class"]) + 2
     lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
              f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}   loss {report['loss']:.4f}",
              "", f"{'class':<{width}}precision  recall  f1      support"]

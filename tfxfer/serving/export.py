@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from tfxfer.errors import TfxferError
 from tfxfer.finetune.checkpoints import without_optimizer
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.serving.servable import load_signature, versions
+
+log = logging.getLogger("tfxfer")
 
 _TMP_PREFIX = ".tmp-"
 PARITY_TOLERANCE = 1e-4
@@ -148,10 +152,15 @@ def export_saved_model(
         servable = _Servable(model, list(class_names), task)
         servable.labels_asset = tf.saved_model.Asset(str(labels_file))
         servable.info_asset = tf.saved_model.Asset(str(info_file))
+        started = time.perf_counter()
+        log.info("exporting %s: writing the SavedModel, then loading it back to check it", model_dir)
         with without_optimizer(model):
             tf.saved_model.save(servable, str(tmp), signatures={"serving_default": servable.serve})
-        _check_written(tmp, model, task)
-        return _rename_into_place(tmp, model_dir)
+        diff = _check_written(tmp, model, task)
+        path = _rename_into_place(tmp, model_dir)
+        log.info("exported %s in %.1f s; loaded back, it agrees with the Keras model (max abs difference %.1e)",
+                 path, time.perf_counter() - started, diff)
+        return path
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -171,7 +180,8 @@ def _class_names(model: TransferClassifier, given: list[str] | None) -> list[str
     return list(given) if given is not None else own
 
 
-def _check_written(path: Path, model: keras.Model, task: str) -> None:
+def _check_written(path: Path, model: TransferClassifier, task: str) -> float:
+    """The largest difference between the written SavedModel's and the model's probabilities."""
     inputs = _check_inputs(task, model.image_size)
     served = load_signature(path, task)
     got = served(**{"image_bytes" if task == "image" else "text": inputs})["probabilities"].numpy()
@@ -179,6 +189,7 @@ def _check_written(path: Path, model: keras.Model, task: str) -> None:
     diff = float(np.max(np.abs(got - want)))
     if diff > PARITY_TOLERANCE:
         raise RuntimeError(f"the written SavedModel disagrees with the Keras model (max abs diff {diff:.2e})")
+    return diff
 
 
 def _rename_into_place(tmp: Path, model_dir: Path) -> Path:

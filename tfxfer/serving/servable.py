@@ -5,10 +5,14 @@ the ops it needs, and that signature called over many inputs in batches (``predi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
+from tfxfer.data.images import IMAGE_EXTENSIONS, image_format
 from tfxfer.errors import TfxferError
 
 
@@ -30,13 +34,59 @@ def latest_version(model_dir: str | Path) -> Path:
     return model_dir / str(numbers[-1])
 
 
-def load_servable(model_dir: str):
-    """(serving function, task) of an exported model: its newest version, or the version
-    directory given."""
-    path = latest_version(model_dir)
+@dataclass(frozen=True)
+class Servable:
+    """One exported version: its serving signature and what it says of itself in
+    ``assets/tfxfer.json`` (task, classes, and the settings it was trained with)."""
+
+    path: Path
+    task: str
+    class_names: list[str]
+    trained_with: dict  # the training run's resolved config ({} for an export without one)
+    signature: Callable
+
+    @property
+    def input_key(self) -> str:
+        return "text" if self.task == "text" else "image_bytes"
+
+
+def read_info(path: Path) -> dict:
+    """``assets/tfxfer.json`` of a version directory ({} when it has none)."""
     info_file = path / "assets" / "tfxfer.json"
-    task = json.loads(info_file.read_text()).get("task", "image") if info_file.exists() else "image"
-    return load_signature(path, task), task
+    if not info_file.exists():
+        return {}
+    try:
+        return json.loads(info_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TfxferError(f"{info_file} is damaged ({e}): export the model again") from None
+
+
+def _class_names(path: Path, info: dict) -> list[str]:
+    """The classes in output order: tfxfer.json's list, else labels.txt one a line (exports
+    older than tfxfer.json's ``classes``). Split on newlines only: ``splitlines()`` would also
+    split inside a name at \\u2028 or \\x85."""
+    if isinstance(info.get("classes"), list):
+        return [str(name) for name in info["classes"]]
+    labels_file = path / "assets" / "labels.txt"
+    if not labels_file.exists():
+        raise TfxferError(f"{path} has no assets/tfxfer.json or assets/labels.txt: was it exported by tfxfer?")
+    return labels_file.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def load_servable(model_dir: str | Path) -> Servable:
+    """An exported model: its newest version, or the version directory given."""
+    path = latest_version(model_dir)
+    info = read_info(path)
+    task = info.get("task", "image")
+    return Servable(path, task, _class_names(path, info), info.get("config") or {}, load_signature(path, task))
+
+
+def trained_columns(servable: Servable, text_column: str | None, label_column: str | None) -> tuple[str, str]:
+    """The text and label columns to read: the ones given, else the ones the model was trained
+    with, else ``text`` and ``label``."""
+    trained = servable.trained_with
+    return (text_column or trained.get("text_column") or "text",
+            label_column or trained.get("label_column") or "label")
 
 
 def load_signature(path: Path, task: str):
@@ -48,16 +98,57 @@ def load_signature(path: Path, task: str):
     return tf.saved_model.load(str(path)).signatures["serving_default"]
 
 
-def serve_in_batches(serve, task: str, fed: list, batch_size: int, names: list[str]):
+def serve_in_batches(servable: Servable, fed: list, batch_size: int, names: list[str]):
     """Yields (index of the batch's first input, the signature's outputs) over ``fed`` (texts,
     or encoded image bytes); an image that cannot be decoded is a TfxferError naming its batch."""
-    key = "text" if task == "text" else "image_bytes"
     for start in range(0, len(fed), batch_size):
         batch = fed[start:start + batch_size]
         try:
-            yield start, serve(**{key: tf.constant(batch)})
+            yield start, servable.signature(**{servable.input_key: tf.constant(batch)})
         except tf.errors.InvalidArgumentError as e:
-            if task == "image":
+            if servable.task == "image":
                 raise TfxferError(f"an image in {', '.join(names[start:start + len(batch)])} cannot be decoded "
                                   f"(JPEG, PNG, GIF or BMP accepted)") from e
             raise
+
+
+def encoded_inputs(servable: Servable, inputs: list[str]) -> list:
+    """What the signature takes for each input: the text itself, or an image file's bytes.
+    An input of the other kind (an image path for a text model, a file that is not an image
+    for an image model) is a TfxferError naming it."""
+    if servable.task == "text":
+        for value in inputs:
+            if Path(value).suffix.lower() in IMAGE_EXTENSIONS and Path(value).is_file():
+                raise TfxferError(f"{value} is an image file, but {servable.path} is a text model: pass texts, "
+                                  f"or --file with one text a line")
+        return list(inputs)
+    contents = []
+    for value in inputs:
+        path = Path(value)
+        if not path.is_file():
+            raise TfxferError(f"image file {value} does not exist ({servable.path} is an image model: pass image file paths)")
+        content = path.read_bytes()
+        if image_format(content[:16]) is None:
+            raise TfxferError(f"{value} is not an image: JPEG, PNG, GIF or BMP accepted ({servable.path} is an image model)")
+        contents.append(content)
+    return contents
+
+
+def predictions(servable: Servable, inputs: list[str], batch_size: int = 64, top_k: int = 3):
+    """One dict a input, in order: ``input``, ``class_name``, ``class_id``, ``probability`` (of
+    that class), ``top_k`` (the ``top_k`` likeliest classes with their probabilities) and
+    ``probabilities`` (every class, in ``servable.class_names`` order)."""
+    fed = encoded_inputs(servable, inputs)
+    k = min(top_k, len(servable.class_names))
+    for start, out in serve_in_batches(servable, fed, batch_size, inputs):
+        for row, probabilities in enumerate(out["probabilities"].numpy()):
+            best = np.argsort(-probabilities, kind="stable")[:k]
+            class_id = int(out["class_id"][row])
+            yield {
+                "input": inputs[start + row],
+                "class_name": out["class_name"][row].numpy().decode("utf-8"),
+                "class_id": class_id,
+                "probability": round(float(probabilities[class_id]), 6),
+                "top_k": {servable.class_names[i]: round(float(probabilities[i]), 6) for i in best},
+                "probabilities": [round(float(p), 6) for p in probabilities],
+            }
