@@ -30,6 +30,7 @@ _LAZY = {
     "build_image_classifier": "tfxfer.models.builders",
     "build_text_classifier": "tfxfer.models.builders",
     "TransferClassifier": "tfxfer.models.classifier",
+    "load_model": "tfxfer.finetune.keras_files",
     "set_trainable": "tfxfer.models.freezing",
     "fine_tune": "tfxfer.finetune.phases",
     "set_mixed_precision": "tfxfer.finetune.precision",

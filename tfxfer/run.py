@@ -303,7 +303,7 @@ def _write_outputs(config: TrainConfig, run_dir: Path, export_root: Path, model:
     plots.mkdir(exist_ok=True)
     plot_training_curves(fit.history, plots / "training_curves.png", fit.phase1_epochs)
     export_path = export_saved_model(
-        model, export_root, config.name, datasets.class_names,
+        model, export_root, config.name,  # the class names are the model's, recorded by fine_tune
         metadata={"backbone": config.backbone, "config": config.to_dict(),
                   "metrics": {k: metrics[k] for k in ("val", "test", "train_seconds")}},
     )

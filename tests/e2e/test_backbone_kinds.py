@@ -1,6 +1,7 @@
 """One harness for every kind of backbone tfxfer builds on: built frozen, unfrozen by depth,
-both phases of fine_tune, exported, and the export loaded in a fresh process that imports
-only TensorFlow (and TF Text for text) gives the Keras model's numbers.
+both phases of fine_tune, saved to and loaded from a .keras file and trained on, exported, and
+the export loaded in a fresh process that imports only TensorFlow (and TF Text for text) gives
+the Keras model's numbers.
 
 A new backbone family is one more entry in KINDS, not one more hand-written test."""
 
@@ -132,15 +133,32 @@ def test_every_backbone_kind_freezes_trains_exports_and_serves_the_same_numbers(
         for was, now in zip(statistics, _batchnorm_statistics(model), strict=True):
             np.testing.assert_array_equal(was, now)
 
-    # The export, served as TF Serving would, gives the Keras model's numbers.
+    # The model knows its parts, and keeps them through a .keras file (safe_mode on); loaded,
+    # it gives the same numbers and trains on.
     names = data.class_names
-    path = tfxfer.export_saved_model(model, tmp_path / "export", "model", names)
+    assert (model.task, model.class_names, model.backbone.name) == (task, names, "backbone")
+    assert model.head[-1] is model.layers[-1] and model.head[-1].units == len(names)
     if task == "image":
         fed = [str(p) for p in sorted(tiny_images.rglob("*"))[::5] if p.is_file()]
-        want = model.predict(decode_batch(tf.constant([open(p, "rb").read() for p in fed]), (32, 32)), verbose=0)
+        inputs = decode_batch(tf.constant([open(p, "rb").read() for p in fed]), (32, 32))
     else:
         fed = TEXTS
-        want = model(tf.constant(fed), training=False).numpy()
+        inputs = tf.constant(fed)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert isinstance(loaded, tfxfer.TransferClassifier)
+    assert (loaded.task, loaded.class_names, loaded.parts, loaded.image_size) == (
+        task, names, model.parts, model.image_size)
+    np.testing.assert_allclose(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0), atol=1e-5)
+    again = tfxfer.fine_tune(loaded, data, epochs=0, fine_tune_epochs=1, unfreeze="all",
+                             fine_tune_learning_rate=1e-3, early_stopping_patience=0, verbose=0)
+    assert again.phase2_epochs == 1 and again.trainable_params["phase2"] == everything
+    model = loaded
+
+    # The export (class names from the model itself), served as TF Serving would, gives the
+    # Keras model's numbers.
+    path = tfxfer.export_saved_model(model, tmp_path / "export", "model")
+    want = model.predict(inputs, verbose=0)
     got, served = _served(task, path, fed, tmp_path)
     assert served["modules"] == [], "the export must not need tfxfer or KerasHub"
     assert float(np.max(np.abs(got - want))) <= PARITY_TOLERANCE

@@ -128,7 +128,7 @@ def test_random_layer_before_the_head_turns_caching_off(tiny_images, caplog):
     x = keras.layers.RandomFlip("horizontal", name="flip")(inputs)
     for layer in model.layers[1:]:
         x = layer(x)
-    augmented = keras.Model(inputs, x)
+    augmented = tfxfer.TransferClassifier(inputs, x, task="image", parts=model.parts)  # the same parts, a flip first
     data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25)
     assert "flip (RandomFlip)" in feature_cache.why_not(augmented, data)
     assert feature_cache.why_not(model, data) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 
+@keras.saving.register_keras_serializable(package="tfxfer")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up over the first ``warmup_steps``, then linear decay to zero (BERT)."""
 

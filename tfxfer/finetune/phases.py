@@ -126,7 +126,7 @@ def _check_fits(model: keras.Model, train: tf.data.Dataset) -> None:
     given, wanted = train.element_spec[0], model.inputs[0]
     if not isinstance(given, tf.TensorSpec):
         return
-    text_data, text_model = given.dtype == tf.string, wanted.dtype == "string"
+    text_data, text_model = given.dtype == tf.string, model.task == "text"
     if text_data != text_model:
         raise TfxferError(f"{'text' if text_data else 'image'} data for a {'text' if text_model else 'image'} model: "
                           f"load the data with load_{'text' if text_model else 'image'}_data")

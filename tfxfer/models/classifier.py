@@ -87,3 +87,4 @@ class TransferClassifier(keras.Model):
     def get_config(self):
         return {**super().get_config(), "task": self.task, "parts": self.parts, "class_names": self.class_names,
                 "backbone_uri": self.backbone_uri}
+
