@@ -33,6 +33,9 @@ _IMAGE_SHUFFLE_BUFFER = 10_000
 _TEXT_SHUFFLE_BUFFER = 100_000
 _BUCKET_BATCHES = 16  # batches per window sorted by length (text training batches)
 _TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl")
+# The longest CSV/TSV field read, in characters (the csv module's default is 131,072): long
+# texts are legitimate; a field beyond this is most likely a broken quote swallowing the file.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
 
 
 @dataclass
@@ -426,6 +429,28 @@ def _decode_lines(path: Path, role: str) -> list[str]:
     return lines
 
 
+def _csv_records(lines: list[str], delimiter: str, path: Path) -> list[tuple[int, list[str]]]:
+    """(line number where it ends, fields) for every record; a malformed record is an error
+    naming its line. The csv module's field limit (131,072 characters) is raised while reading:
+    long texts are legitimate, and the limit is process-wide, so it is restored after."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        return [(reader.line_num, record) for record in reader]
+    except csv.Error as e:
+        number = reader.line_num
+        if "new-line character" in str(e):
+            problem = ("has a carriage return (\\r) outside quotes: save the file with \\n or \\r\\n line ends, "
+                       "and put fields that hold line breaks in double quotes")
+        elif "field limit" in str(e):
+            problem = f"has a field over {CSV_FIELD_LIMIT:,} characters: shorten it or drop the row"
+        else:
+            problem = f"is not valid CSV ({e})"
+        raise TfxferError(f"{path} line {number} {problem}") from None
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _read_rows(path: Path, text_column: str, label_column: str, role: str) -> list[tuple[int, object, object]]:
     """(line number, text, label) for every record of a .csv, .tsv or .jsonl file."""
     lines = _decode_lines(path, role)
@@ -448,8 +473,8 @@ def _read_rows(path: Path, text_column: str, label_column: str, role: str) -> li
                 )
             rows.append((number, record[text_column], record[label_column]))
         return rows
-    reader = csv.reader(lines, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-    header = next(reader, None)
+    records = _csv_records(lines, "\t" if path.suffix.lower() == ".tsv" else ",", path)
+    header = records[0][1] if records else None
     if not header:
         raise TfxferError(f"{path} is empty: expected a header row with {text_column!r} and {label_column!r}")
     header = [h.strip() for h in header]
@@ -460,10 +485,9 @@ def _read_rows(path: Path, text_column: str, label_column: str, role: str) -> li
                 f"(choose with --text-column/--label-column)"
             )
     ti, li = header.index(text_column), header.index(label_column)
-    for record in reader:
+    for number, record in records[1:]:
         if not record:
             continue
-        number = reader.line_num
         rows.append((number, record[ti] if ti < len(record) else None, record[li] if li < len(record) else None))
     return rows
 
