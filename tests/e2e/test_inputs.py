@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import error_line, run_cli
+from tests.conftest import error_line, run_cli, write_image
 from tfxfer.data import sources
 from tfxfer.errors import TfxferError
 
@@ -47,3 +47,57 @@ def test_texts_longer_than_the_csv_modules_default_limit_are_read(tmp_path):
     import csv
 
     assert csv.field_size_limit() == 131_072, "the process-wide limit is restored"
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 10: class names are one line of literal text; issue 14 item 11: whole-number epochs
+
+
+def test_a_class_folder_with_a_newline_is_one_line_and_status_2(tmp_path):
+    for name in ("cat\nsiamese", "dog", "fox"):
+        for i in range(2):
+            write_image(tmp_path / "data" / name / f"{i}.png", seed=i)
+    result = run_cli("tfxfer.train", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
+                     "--train", str(tmp_path / "data"), "--output", str(tmp_path / "run"),
+                     "--export-dir", str(tmp_path / "models"))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "class name 'cat\\nsiamese' holds the control or line-break character '\\n'" in error_line(result)
+    assert not list((tmp_path / "models").rglob("labels.txt")) if (tmp_path / "models").exists() else True
+
+
+@pytest.mark.parametrize("label", ["pos\u2028itive", "ne\x85g", "a\rb", "tab\there"])
+def test_text_labels_with_line_or_control_characters_are_refused(label, tmp_path):
+    import json
+
+    path = tmp_path / "train.jsonl"
+    rows = [{"text": "good", "label": label}, {"text": "bad", "label": "neg"}] * 3
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(TfxferError) as error:
+        sources.read_text_splits(str(path))
+    assert f"class name {label!r} holds the control or line-break character" in str(error.value)
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_plots_draw_dollar_signs_literally(tmp_path):
+    from tfxfer.reports.plots import plot_confusion_matrix, plot_worst_examples
+
+    names = ["$5 to $10", "$x^$", "a_$b$"]  # "$x^$" is a mathtext syntax error
+    plot_confusion_matrix([[1, 0, 0], [0, 2, 0], [1, 0, 3]], names, tmp_path / "cm.png")
+    image = write_image(tmp_path / "i.png")
+    plot_worst_examples([{"input": str(image), "true": names[1], "predicted": names[2], "true_probability": 0.1}],
+                        tmp_path / "worst.png")
+    assert (tmp_path / "cm.png").stat().st_size > 0 and (tmp_path / "worst.png").stat().st_size > 0
+
+
+def test_training_curves_have_whole_number_epoch_ticks():
+    import matplotlib.pyplot as plt
+
+    from tfxfer.reports.plots import training_curves_figure
+
+    history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.7, 0.5], "accuracy": [0.5, 0.7, 0.8]}
+    fig = training_curves_figure(history, phase1_epochs=1)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(fig)

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfxfer.config import DEFAULT_SEED
+from tfxfer.data.class_names import check_class_names
 from tfxfer.data.images import IMAGE_EXTENSIONS, decode_and_resize, decode_image
 from tfxfer.data.splits import stratified_split
 from tfxfer.errors import TfxferError, first_line
@@ -170,6 +171,7 @@ def _image_examples(spec: str, role: str, class_names: list[str] | None) -> tupl
 def _with_label_ids(inputs, labels, class_names, where: str, sort_classes) -> tuple[Examples, list[str]]:
     """Examples with integer labels. Without ``class_names`` the sorted labels become the
     classes; with them, a label that training never saw is an error naming it."""
+    check_class_names(set(labels), where)
     if class_names is None:
         class_names = list(sort_classes(set(labels)))
     else:

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfxfer.data.class_names import check_class_names
 from tfxfer.data.images import decode_batch
 from tfxfer.errors import TfxferError
 from tfxfer.finetune.checkpoints import without_optimizer
@@ -135,6 +136,7 @@ def export_saved_model(
     task = "text" if is_text_model(model) else "image"
     if len(class_names) != model.output_shape[-1]:
         raise TfxferError(f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs")
+    check_class_names(class_names, "export_saved_model class_names")
     model_dir = ensure_writable_dir(Path(export_dir) / name)
     _remove_stale_temporaries(model_dir)
     tmp = model_dir / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
