@@ -4,6 +4,8 @@ volumes, empty and hostile serving inputs, the multi-worker launcher's ports."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import error_line, run_cli, write_image
@@ -101,3 +103,82 @@ def test_training_curves_have_whole_number_epoch_ticks():
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 9: decompression bombs are refused from their header; item 14: empty serving batches
+
+
+def _bomb(path: Path, pixels_wide: int = 10_000) -> Path:
+    """A real PNG of 10000 x 10000 pixels: 12 KB on disk, 1.2 GB decoded as float32 RGB."""
+    from PIL import Image
+
+    Image.new("1", (pixels_wide, pixels_wide)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported_image_model(tmp_path_factory) -> Path:
+    import keras
+
+    import tfxfer
+
+    keras.utils.set_random_seed(1)
+    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    return tfxfer.export_saved_model(model, tmp_path_factory.mktemp("exported"), "animals", ["cat", "dog", "fox"],
+                                     max_image_pixels=50_000)
+
+
+def test_the_serving_signature_refuses_a_bomb_before_decoding_it(exported_image_model, tmp_path):
+    import json
+    import resource
+
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(exported_image_model)).signatures["serving_default"]
+    small = write_image(tmp_path / "small.png", size=(200, 250)).read_bytes()  # 50,000 pixels: at the limit
+    assert serve(image_bytes=tf.constant([small]))["class_name"].shape == (1,)
+    for name, blob in [("png", _bomb(tmp_path / "bomb.png").read_bytes()),
+                       ("jpg", write_image(tmp_path / "big.jpg", size=(251, 200)).read_bytes()),
+                       ("gif", write_image(tmp_path / "big.gif", size=(300, 200)).read_bytes()),
+                       ("bmp", write_image(tmp_path / "big.bmp", size=(200, 300)).read_bytes())]:
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with pytest.raises(tf.errors.InvalidArgumentError, match="pixels is over the limit of 50,000 pixels"):
+            serve(image_bytes=tf.constant([small, blob]))
+        grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - grown) / 1024
+        assert grown < 200, f"{name}: refusing it cost {grown:.0f} MB"
+    info = json.loads((exported_image_model / "assets" / "tfxfer.json").read_text())
+    assert info["max_image_pixels"] == 50_000
+
+
+def test_header_sizes_match_the_decoded_sizes(tmp_path):
+    import struct
+
+    import tensorflow as tf
+
+    from tfxfer.data.images import decode_image, encoded_size
+
+    for fmt, mode in [("jpg", "RGB"), ("png", "RGBA"), ("png", "I;16"), ("gif", "RGB"), ("bmp", "RGB")]:
+        blob = write_image(tmp_path / f"x.{fmt}", size=(37, 53), mode=mode).read_bytes()
+        assert encoded_size(tf.constant(blob)).numpy().tolist() == [53, 37] == decode_image(blob).shape[:2], fmt
+    top_down = bytearray(write_image(tmp_path / "t.bmp", size=(5, 9)).read_bytes())
+    top_down[22:26] = struct.pack("<i", -9)  # negative height: rows stored top-down
+    assert encoded_size(tf.constant(bytes(top_down))).numpy().tolist() == [9, 5]
+    for not_an_image in (b"", b"garbage", b"RIFF\0\0\0\0WEBPVP8X"):
+        assert encoded_size(tf.constant(not_an_image)).numpy().tolist() == [-1, -1]
+
+
+def test_an_empty_batch_gets_empty_outputs(exported_image_model):
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(exported_image_model)).signatures["serving_default"]
+    out = serve(image_bytes=tf.constant([], tf.string))
+    assert out["probabilities"].shape == (0, 3) and out["probabilities"].dtype == tf.float32
+    assert out["class_id"].shape == (0,) and out["class_name"].shape == (0,)
+
+
+def test_max_image_pixels_must_be_a_positive_number(tmp_path):
+    result = run_cli("tfxfer.train", "--backbone", "keras:MobileNetV3Small", "--train", str(tmp_path),
+                     "--max-image-pixels", "0")
+    assert result.returncode == 2
+    assert "--max-image-pixels must be >= 1, got 0" in error_line(result)

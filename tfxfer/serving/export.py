@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfxfer.data.class_names import check_class_names
-from tfxfer.data.images import decode_batch
+from tfxfer.data.images import DEFAULT_MAX_PIXELS, decode_batch
 from tfxfer.errors import TfxferError
 from tfxfer.finetune.checkpoints import without_optimizer
 from tfxfer.models.builders import image_size, is_text_model
@@ -54,7 +54,7 @@ def _remove_stale_temporaries(model_dir: Path) -> None:
 class _Servable(tf.Module):
     """Tracks the Keras model (each variable stored once) and the serving function."""
 
-    def __init__(self, model: keras.Model, class_names: list[str], task: str):
+    def __init__(self, model: keras.Model, class_names: list[str], task: str, max_image_pixels: int):
         super().__init__()
         self.model = model
         self.class_names = tf.constant(class_names)
@@ -63,17 +63,23 @@ class _Servable(tf.Module):
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
             def serve(image_bytes):
-                return self._outputs(self.model(decode_batch(image_bytes, size), training=False))
+                return self._outputs(image_bytes, lambda: decode_batch(image_bytes, size, max_image_pixels))
         else:
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
             def serve(text):
-                return self._outputs(self.model(text, training=False))
+                return self._outputs(text, lambda: text)
 
         self.serve = serve
 
-    def _outputs(self, probabilities):
-        probabilities = tf.cast(probabilities, tf.float32)
+    def _outputs(self, inputs, model_inputs):
+        """The outputs for a batch of ``inputs``; an empty batch gets empty outputs without
+        running the model (BatchNorm and the text layers fail on zero rows)."""
+        probabilities = tf.cond(
+            tf.size(inputs) > 0,
+            lambda: tf.cast(self.model(model_inputs(), training=False), tf.float32),
+            lambda: tf.zeros([0, len(self.class_names)], tf.float32),
+        )
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
             "probabilities": probabilities,
@@ -112,12 +118,14 @@ def export_saved_model(
     name: str,
     class_names: list[str],
     metadata: dict | None = None,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Path:
     """Writes ``export_dir/name/VERSION/`` for TF Serving and returns that path.
 
     The ``serving_default`` signature takes ``image_bytes`` (encoded JPEG/PNG/GIF/BMP of any
     size) for image models or ``text`` for text models, and returns ``probabilities``,
-    ``class_id`` and ``class_name``. ``assets/labels.txt`` lists the classes and
+    ``class_id`` and ``class_name``; an image whose header declares more than ``max_image_pixels``
+    pixels fails the request before it is decoded. ``assets/labels.txt`` lists the classes and
     ``assets/tfxfer.json`` holds ``metadata`` with the library versions.
 
     Example:
@@ -145,9 +153,10 @@ def export_saved_model(
         labels_file = staging / "labels.txt"
         labels_file.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
         info_file = staging / "tfxfer.json"
-        info_file.write_text(json.dumps({"task": task, "classes": list(class_names), **_versions_info(),
+        limits = {"max_image_pixels": max_image_pixels} if task == "image" else {}
+        info_file.write_text(json.dumps({"task": task, "classes": list(class_names), **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
-        servable = _Servable(model, list(class_names), task)
+        servable = _Servable(model, list(class_names), task, max_image_pixels)
         servable.labels_asset = tf.saved_model.Asset(str(labels_file))
         servable.info_asset = tf.saved_model.Asset(str(info_file))
         with without_optimizer(model):
