@@ -11,8 +11,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -28,6 +31,10 @@ from tfxfer.models.builders import image_size, is_text_model
 from tfxfer.serving.servable import load_signature, versions
 
 _TMP_PREFIX = ".tmp-"
+_TMP_NAME = re.compile(r"\.tmp-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}")
+# A temporary directory untouched this long is a crashed export's, whichever host wrote it:
+# writing one takes minutes.
+_STALE_SECONDS = 24 * 3600
 PARITY_TOLERANCE = 1e-4
 
 
@@ -43,11 +50,25 @@ def ensure_writable_dir(path: str | Path, role: str = "--export-dir") -> Path:
     return path
 
 
+def _temporary_name() -> str:
+    """``.tmp-HOST-PID-RANDOM``: which machine and process writes it, for the clean-up below."""
+    return f"{_TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def _remove_stale_temporaries(model_dir: Path) -> None:
-    """Temporary directories whose writer process is gone (killed mid-export) are removed."""
+    """Removes what killed exports left behind. An export directory may be shared by several
+    machines (NFS, a Kubernetes volume), and a process id means something only on its own
+    host: a temporary directory is removed when this host wrote it and that process is gone,
+    or, whoever wrote it, when nothing touched it for ``_STALE_SECONDS`` (a crash elsewhere)."""
     for tmp in model_dir.glob(f"{_TMP_PREFIX}*"):
-        pid = tmp.name[len(_TMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        writer = _TMP_NAME.fullmatch(tmp.name)
+        try:
+            age = time.time() - tmp.stat().st_mtime
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            continue
+        ours_and_dead = (writer is not None and writer["host"] == socket.gethostname()
+                         and not Path(f"/proc/{writer['pid']}").exists())
+        if ours_and_dead or age > _STALE_SECONDS:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -147,7 +168,7 @@ def export_saved_model(
     check_class_names(class_names, "export_saved_model class_names")
     model_dir = ensure_writable_dir(Path(export_dir) / name)
     _remove_stale_temporaries(model_dir)
-    tmp = model_dir / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = model_dir / _temporary_name()
     staging = Path(tempfile.mkdtemp(prefix="tfxfer-assets-"))
     try:
         labels_file = staging / "labels.txt"
