@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import error_line, run_cli, write_image
+from tests.conftest import REPO, error_line, run_cli, write_image
 from tfxfer.data import sources
 from tfxfer.errors import TfxferError
 
@@ -243,3 +243,37 @@ def test_export_cleans_only_its_own_hosts_dead_temporaries_and_old_ones(tmp_path
         assert path.exists(), f"{why}: {path.name} was removed"
     for why, path in removed.items():
         assert not path.exists(), f"{why}: {path.name} was left"
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 12: a full disk while caching features is one line, not SIGBUS, and leaves no temporary
+
+
+def test_a_full_disk_while_caching_features_is_one_line_and_cleans_up(tiny_images, tmp_path):
+    """A real full file system: a 32 KB tmpfs mounted on the run directory inside a private
+    mount namespace (``unshare -rm``: root in a user namespace, nothing outside changes)."""
+    import os
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to mount a small tmpfs")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    command = [sys.executable, "-m", "tfxfer.train", "--task", "image", "--backbone", "keras:MobileNetV3Small",
+               "--weights", "none", "--image-size", "32", "--batch-size", "8", "--recipe", "fixed",
+               "--epochs", "1", "--fine-tune-epochs", "0", "--train", str(tiny_images),
+               "--output", str(run_dir), "--export-dir", str(tmp_path / "models")]
+    script = (f"mount -t tmpfs -o size=32k tmpfs {shlex.quote(str(run_dir))} || exit 99\n"
+              f"{shlex.join(command)}\nstatus=$?\n"
+              f"find {shlex.quote(str(run_dir))} -name '*tmp*' >&2\nexit $status\n")
+    result = subprocess.run(["unshare", "-rm", "bash", "-c", script], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    if result.returncode == 99 or "unshare failed" in result.stderr:
+        pytest.skip(f"cannot mount a tmpfs in a user namespace here: {result.stderr.strip()[-200:]}")
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = error_line(result)
+    assert "no space left in" in line and "--no-cache-features" in line
+    assert ".tmp-" not in result.stderr, "the half-written cache entry was left behind"
