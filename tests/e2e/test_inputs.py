@@ -277,3 +277,49 @@ def test_a_full_disk_while_caching_features_is_one_line_and_cleans_up(tiny_image
     line = error_line(result)
     assert "no space left in" in line and "--no-cache-features" in line
     assert ".tmp-" not in result.stderr, "the half-written cache entry was left behind"
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 15: the launcher's ports
+
+
+def test_the_launcher_starts_again_on_new_ports_when_a_picked_one_is_taken(tiny_images, tmp_path, capsys):
+    import socket
+
+    from tfxfer.launch import free_ports, launch
+
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # another process's server, come first
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    picked = []
+
+    def pick(n):  # the first pick is the port another process takes before the worker binds it
+        picked.append([taken] if not picked else free_ports(n))
+        return picked[-1]
+
+    try:  # a backbone that does not exist: the second start fails with that, after the worker listened
+        code = launch(1, ["--strategy", "multi_worker", "--task", "image", "--backbone", "keras:NoSuchNet",
+                          "--recipe", "fixed", "--train", str(tiny_images), "--output", str(tmp_path / "run"),
+                          "--export-dir", str(tmp_path / "models")], pick_ports=pick)
+    finally:
+        blocker.close()
+    out, err = capsys.readouterr()
+    assert len(picked) == 2 and picked[1] != [taken]
+    assert f"worker-0 could not listen on 127.0.0.1:{taken} (TF_CONFIG): another process holds that port" in out
+    assert "Traceback" not in out, out[-3000:]
+    assert "starting them again on new ports (attempt 2 of 3)" in err
+    assert code == 2 and "NoSuchNet" in out.splitlines()[-1], out[-3000:]
+
+
+def test_free_ports_are_free_on_every_interface():
+    import socket
+
+    from tfxfer.launch import free_ports
+
+    ports = free_ports(3)
+    assert len(set(ports)) == 3
+    for port in ports:  # what TensorFlow's server binds: the wildcard address
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("0.0.0.0", port))
+        s.close()
