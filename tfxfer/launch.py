@@ -150,12 +150,58 @@ def main(argv=None) -> int:
     parser = ArgumentParser(prog="python -m tfxfer.launch",
                             description="Run N local workers of a MultiWorkerMirroredStrategy training.")
     parser.add_argument("--workers", type=int, required=True, help="number of worker processes (>= 1)")
+    parser.add_argument("--private-network", action="store_true",
+                        help="Linux: run the workers in a network namespace of their own that has only loopback, "
+                             "so their gRPC servers (TensorFlow binds them to every interface) cannot be reached "
+                             "from other machines; nothing can be downloaded there either (fetch presets and "
+                             "weights first, or pass local paths)")
     args = parser.parse_args(own)
     if args.workers < 1:
         raise TfxferError(f"--workers must be >= 1, got {args.workers}")
     if not train_args:
         raise TfxferError("no training arguments: python -m tfxfer.launch --workers N -- --task ... --train ...")
+    if args.private_network and os.environ.get(_IN_PRIVATE_NETWORK) != "1":
+        return _in_private_network(argv)
+    if args.private_network:
+        _loopback_up()
+        interfaces = sorted(line.split(":")[0].strip() for line in open("/proc/net/dev").readlines()[2:])
+        print(f"tfxfer.launch: the workers run in a private network namespace; its interfaces: {', '.join(interfaces)}",
+              file=sys.stderr, flush=True)
     return launch(args.workers, train_args)
+
+
+# Set in the launcher started inside the private network namespace.
+_IN_PRIVATE_NETWORK = "TFXFER_LAUNCH_IN_PRIVATE_NETWORK"
+
+
+def _in_private_network(argv: list[str]) -> int:
+    """Runs this launcher again inside a new user and network namespace (``unshare -rn``, no
+    privileges needed where the kernel allows unprivileged user namespaces); its workers share
+    that namespace, whose only interface is loopback."""
+    unshare = ["unshare", "--user", "--map-root-user", "--net"]
+    try:
+        probe = subprocess.run([*unshare, "true"], capture_output=True, text=True)
+    except FileNotFoundError:
+        probe = None
+    if probe is None or probe.returncode != 0:
+        why = "unshare(1) is not installed" if probe is None else (probe.stderr.strip() or "unshare failed")
+        raise TfxferError(f"--private-network needs Linux user and network namespaces ({why}): run without it "
+                          f"on a trusted network, or enable unprivileged user namespaces")
+    command = [*unshare, sys.executable, "-m", "tfxfer.launch", *argv]
+    try:
+        return subprocess.run(command, env={**os.environ, _IN_PRIVATE_NETWORK: "1"}).returncode
+    except KeyboardInterrupt:  # the inner launcher got the same Ctrl-C and stops its workers
+        return 130
+
+
+def _loopback_up() -> None:
+    """Brings up ``lo``, down in a new network namespace (SIOCGIFFLAGS / SIOCSIFFLAGS)."""
+    import fcntl
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = struct.unpack("16sh", fcntl.ioctl(s, 0x8913, struct.pack("16sh", b"lo", 0)))[1]
+        fcntl.ioctl(s, 0x8914, struct.pack("16sh", b"lo", flags | 0x1))  # IFF_UP
 
 
 if __name__ == "__main__":

@@ -323,3 +323,22 @@ def test_free_ports_are_free_on_every_interface():
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.bind(("0.0.0.0", port))
         s.close()
+
+
+def test_private_network_keeps_the_workers_on_loopback(tiny_images, tmp_path):
+    """Both workers start their gRPC servers (which TensorFlow binds to every interface) and
+    form their cluster inside a network namespace whose only interface is loopback; they then
+    stop at a backbone that does not exist."""
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rn", "true"]).returncode != 0:
+        pytest.skip("needs unprivileged user and network namespaces (unshare -rn)")
+    result = run_cli("tfxfer.launch", "--private-network", "--workers", "2", "--", "--strategy", "multi_worker",
+                     "--task", "image", "--backbone", "keras:NoSuchNet", "--recipe", "fixed",
+                     "--train", str(tiny_images), "--output", str(tmp_path / "run"),
+                     "--export-dir", str(tmp_path / "models"))
+    assert "the workers run in a private network namespace; its interfaces: lo\n" in result.stderr
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "unknown keras.applications model 'NoSuchNet'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
