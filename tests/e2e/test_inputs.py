@@ -118,15 +118,43 @@ def _bomb(path: Path, pixels_wide: int = 10_000) -> Path:
 
 
 @pytest.fixture(scope="module")
-def exported_image_model(tmp_path_factory) -> Path:
+def temporaries(tmp_path_factory) -> tuple[Path, dict[str, Path], dict[str, Path]]:
+    """(export dir, temporaries an export must keep, those it must remove), laid out in the
+    model's directory as killed or running exports left them on a volume shared by hosts."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)  # a process id that no live process has (here)
+    export_dir = tmp_path_factory.mktemp("exported")
+    model_dir = export_dir / "animals"
+    kept = {  # other hosts' exports in progress, whatever their pids mean here
+        "other host": model_dir / f".tmp-node-7.cluster-{dead_pid}-0123abcd",
+        "older tfxfer's name": model_dir / f".tmp-{dead_pid}-0123abcd",
+    }
+    removed = {
+        "this host, writer gone": model_dir / f".tmp-{socket.gethostname()}-{dead_pid}-89abcdef",
+        "untouched for two days": model_dir / f".tmp-node-7.cluster-{dead_pid}-fedcba98",
+    }
+    for path in (*kept.values(), *removed.values()):
+        (path / "variables").mkdir(parents=True)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(removed["untouched for two days"], (two_days_ago, two_days_ago))
+    return export_dir, kept, removed
+
+
+@pytest.fixture(scope="module")
+def exported_image_model(temporaries) -> Path:
     import keras
 
     import tfxfer
 
     keras.utils.set_random_seed(1)
     model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
-    return tfxfer.export_saved_model(model, tmp_path_factory.mktemp("exported"), "animals", ["cat", "dog", "fox"],
-                                     max_image_pixels=50_000)
+    return tfxfer.export_saved_model(model, temporaries[0], "animals", ["cat", "dog", "fox"], max_image_pixels=50_000)
 
 
 def test_the_serving_signature_refuses_a_bomb_before_decoding_it(exported_image_model, tmp_path):
@@ -208,37 +236,9 @@ def test_worst_examples_csv_quotes_texts_that_spreadsheets_would_run(tmp_path):
 # Item 13: on a shared export volume, another host's export in progress is not "stale"
 
 
-def test_export_cleans_only_its_own_hosts_dead_temporaries_and_old_ones(tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    import keras
-
-    import tfxfer
-
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead_pid = int(gone.stdout)  # a process id that no live process has (here)
-    model_dir = tmp_path / "animals"
-    model_dir.mkdir()
-    kept = {  # on a shared volume: other hosts' exports in progress, whatever their pids mean here
-        "other-host": model_dir / f".tmp-node-7.cluster-{dead_pid}-0123abcd",
-        "older tfxfer's name": model_dir / f".tmp-{dead_pid}-0123abcd",
-    }
-    removed = {
-        "this host, writer gone": model_dir / f".tmp-{socket.gethostname()}-{dead_pid}-89abcdef",
-        "untouched for two days": model_dir / f".tmp-node-7.cluster-{dead_pid}-fedcba98",
-    }
-    for path in (*kept.values(), *removed.values()):
-        (path / "variables").mkdir(parents=True)
-    two_days_ago = time.time() - 2 * 24 * 3600
-    os.utime(removed["untouched for two days"], (two_days_ago, two_days_ago))
-
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 2, weights="none", image_size=(32, 32))
-    keras.utils.set_random_seed(0)
-    assert tfxfer.export_saved_model(model, tmp_path, "animals", ["cat", "dog"]).name == "1"
+def test_export_cleans_only_its_own_hosts_dead_temporaries_and_old_ones(temporaries, exported_image_model):
+    _, kept, removed = temporaries
+    assert exported_image_model.name == "1"
     for why, path in kept.items():
         assert path.exists(), f"{why}: {path.name} was removed"
     for why, path in removed.items():

@@ -63,10 +63,8 @@ def check_size(image_bytes: tf.Tensor, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     size = encoded_size(image_bytes)
     known = tf.debugging.Assert(size[0] >= 0, [f"not a {ACCEPTED_FORMATS} image"])
     with tf.control_dependencies([known]):
-        return tf.debugging.Assert(
-            size[0] * size[1] <= max_pixels,
-            ["image of", size[1], "x", size[0], f"pixels is over the limit of {max_pixels:,} pixels"],
-        )
+        return tf.debugging.Assert(size[0] * size[1] <= max_pixels, [tf.strings.format(
+            f"image of {{}} x {{}} pixels is over the limit of {max_pixels:,} pixels", (size[1], size[0]))])
 
 
 def decode_image(image_bytes: tf.Tensor, max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.Tensor:

@@ -217,18 +217,20 @@ def _open_npy(path: Path, shape: tuple) -> io.BufferedWriter:
     """``path`` opened for writing a float32 .npy array of ``shape``, header written and the
     whole size reserved, so that a disk too small fails now rather than after most of the
     forward passes (where the file system cannot reserve, the writes still fail cleanly)."""
-    file = open(path, "wb")  # noqa: SIM115 - closed by _extract
-    np.lib.format.write_array_header_1_0(file, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                                                "fortran_order": False, "shape": shape})
-    file.flush()
+    file = open(path, "wb")  # noqa: SIM115 - closed by _extract, or here on failure
     try:
-        os.posix_fallocate(file.fileno(), 0, file.tell() + 4 * int(np.prod(shape)))
-    except OSError as e:
-        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-            file.close()
-            raise
-    except AttributeError:  # pragma: no cover - no posix_fallocate (macOS)
-        pass
+        np.lib.format.write_array_header_1_0(file, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                    "fortran_order": False, "shape": shape})
+        file.flush()
+        if hasattr(os, "posix_fallocate"):  # not on macOS
+            try:
+                os.posix_fallocate(file.fileno(), 0, file.tell() + 4 * int(np.prod(shape)))
+            except OSError as e:
+                if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+    except BaseException:
+        file.close()
+        raise
     return file
 
 
