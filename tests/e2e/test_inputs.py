@@ -342,3 +342,11 @@ def test_private_network_keeps_the_workers_on_loopback(tiny_images, tmp_path):
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
     assert "unknown keras.applications model 'NoSuchNet'" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_predict_says_an_image_is_over_the_models_pixel_limit(exported_image_model, tmp_path):
+    bomb = _bomb(tmp_path / "bomb.png")
+    result = run_cli("tfxfer.predict", str(exported_image_model), str(bomb))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert (f"an image in {bomb} is too large: image of 10000 x 10000 pixels is over the limit of 50,000 pixels "
+            "the model was exported with (--max-image-pixels)") in error_line(result)

@@ -5,6 +5,7 @@ the ops it needs, and that signature called over many inputs in batches (``predi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import tensorflow as tf
@@ -58,6 +59,10 @@ def serve_in_batches(serve, task: str, fed: list, batch_size: int, names: list[s
             yield start, serve(**{key: tf.constant(batch)})
         except tf.errors.InvalidArgumentError as e:
             if task == "image":
-                raise TfxferError(f"an image in {', '.join(names[start:start + len(batch)])} cannot be decoded "
-                                  f"(JPEG, PNG, GIF or BMP accepted)") from e
+                inputs = ", ".join(names[start:start + len(batch)])
+                too_large = re.search(r"image of \d+ x \d+ pixels is over the limit of [\d,]+ pixels", str(e))
+                if too_large:  # the signature's check of the header (tfxfer.data.images.check_size)
+                    raise TfxferError(f"an image in {inputs} is too large: {too_large[0]} the model was "
+                                      f"exported with (--max-image-pixels)") from None
+                raise TfxferError(f"an image in {inputs} cannot be decoded (JPEG, PNG, GIF or BMP accepted)") from e
             raise
