@@ -317,7 +317,7 @@ class Splits:
     test: Examples | None
     class_names: list[str]
     skipped: dict[str, list[str]] = field(default_factory=dict)
-    max_pixels: int = DEFAULT_MAX_PIXELS  # images: the limit the files were checked against
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # images: the limit the files were checked against
 
 
 def _split_train_val(examples: Examples, val: Examples | None, val_split: float, seed: int):
@@ -329,11 +329,11 @@ def _split_train_val(examples: Examples, val: Examples | None, val_split: float,
 
 def read_image_splits(
     train: str, val: str | None = None, test: str | None = None, *, val_split: float = 0.1, seed: int = DEFAULT_SEED,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Splits:
     """Lists and checks image folders (one sub-folder per class); decodes nothing twice. Files
-    that do not decode, or whose header declares over ``max_pixels`` pixels, are left out."""
-    examples, class_names, bad_train = _image_examples(train, "train", None, max_pixels)
+    that do not decode, or whose header declares over ``max_image_pixels`` pixels, are left out."""
+    examples, class_names, bad_train = _image_examples(train, "train", None, max_image_pixels)
     if len(class_names) < 2:
         raise TfxferError(
             f"train folder {train} has a single class ({class_names[0]}): a classifier needs "
@@ -342,12 +342,12 @@ def read_image_splits(
     skipped = {"train": bad_train}
     val_examples = None
     if val:
-        val_examples, _, skipped["val"] = _image_examples(val, "val", class_names, max_pixels)
+        val_examples, _, skipped["val"] = _image_examples(val, "val", class_names, max_image_pixels)
     test_examples = None
     if test:
-        test_examples, _, skipped["test"] = _image_examples(test, "test", class_names, max_pixels)
+        test_examples, _, skipped["test"] = _image_examples(test, "test", class_names, max_image_pixels)
     examples, val_examples = _split_train_val(examples, val_examples, val_split, seed)
-    return Splits(examples, val_examples, test_examples, class_names, skipped, max_pixels)
+    return Splits(examples, val_examples, test_examples, class_names, skipped, max_image_pixels)
 
 
 def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buffer: int) -> Datasets:
@@ -367,7 +367,7 @@ def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buff
 def image_datasets(splits: Splits, image_size, batch_size: int = 32, seed: int = DEFAULT_SEED) -> Datasets:
     image_size = tuple(int(s) for s in image_size)
     return _datasets(splits, lambda ex, shuffle: _image_pipeline(ex, image_size, batch_size, shuffle, seed,
-                                                                 splits.max_pixels),
+                                                                 splits.max_image_pixels),
                      batch_size, seed, _IMAGE_SHUFFLE_BUFFER)
 
 
@@ -395,11 +395,11 @@ def load_image_data(
     batch_size: int = 32,
     val_split: float = 0.1,
     seed: int = DEFAULT_SEED,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Datasets:
     """Image folders (one sub-folder per class) or ``tfds:`` names -> :class:`Datasets`.
 
-    Files that cannot be decoded, or whose header declares more than ``max_pixels`` pixels
+    Files that cannot be decoded, or whose header declares more than ``max_image_pixels`` pixels
     (decompression bombs; never decoded), are found before training, reported by name and
     count, and left out. Without ``val``, a seeded, stratified ``val_split`` is held out.
 
@@ -424,7 +424,7 @@ def load_image_data(
     if is_tfds(train):
         return _tfds_datasets(train, val, test, image_size=image_size, batch_size=batch_size,
                               val_split=val_split, seed=seed)
-    splits = read_image_splits(train, val, test, val_split=val_split, seed=seed, max_pixels=max_pixels)
+    splits = read_image_splits(train, val, test, val_split=val_split, seed=seed, max_image_pixels=max_image_pixels)
     return image_datasets(splits, image_size, batch_size, seed)
 
 
