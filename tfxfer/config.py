@@ -21,6 +21,9 @@ from tfxfer.io.atomic import write_text_atomically
 
 # The one default seed: the CLI's --seed and the Python API's data loaders share it.
 DEFAULT_SEED = 42
+# The most pixels an image may declare in its header before it is decoded (training files and
+# served requests alike): Pillow's decompression-bomb limit, the Python image ecosystem's default.
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 RECIPES = ("auto", "fixed")
@@ -177,6 +180,9 @@ class TrainConfig:
                                      shown=_RECIPE)
     image_size: int | None = _setting(None, "square input size in pixels", _int(32, 2048),
                                       shown=_RECIPE + ": the backbone's own")
+    max_image_pixels: int = _setting(DEFAULT_MAX_IMAGE_PIXELS, "image: the most pixels (width x height, read from "
+                                     "the header before decoding) an image may have; larger training files are "
+                                     "left out, larger served images refused (decompression bombs)", _int(1))
     sequence_length: int | None = _setting(None, "text: tokens per example", _int(8, 8192),
                                            shown=_RECIPE + ": covers 99%% of the training texts")
     mixed_precision: bool | None = _setting(None, "bfloat16 compute (float16 on GPUs without bfloat16); "

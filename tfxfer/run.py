@@ -84,8 +84,8 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
 
 def _read_splits(config: TrainConfig):
     if config.task == "image":
-        return sources.read_image_splits(config.train, config.val, config.test,
-                                          val_split=config.val_split, seed=config.seed)
+        return sources.read_image_splits(config.train, config.val, config.test, val_split=config.val_split,
+                                          seed=config.seed, max_image_pixels=config.max_image_pixels)
     return sources.read_text_splits(config.train, config.val, config.test, text_column=config.text_column,
                                      label_column=config.label_column, val_split=config.val_split,
                                      seed=config.seed, max_train_examples=config.max_train_examples)
@@ -303,7 +303,7 @@ def _write_outputs(config: TrainConfig, run_dir: Path, export_root: Path, model:
     plots.mkdir(exist_ok=True)
     plot_training_curves(fit.history, plots / "training_curves.png", fit.phase1_epochs)
     export_path = export_saved_model(
-        model, export_root, config.name, datasets.class_names,
+        model, export_root, config.name, datasets.class_names, max_image_pixels=config.max_image_pixels,
         metadata={"backbone": config.backbone, "config": config.to_dict(),
                   "metrics": {k: metrics[k] for k in ("val", "test", "train_seconds")}},
     )
