@@ -179,7 +179,7 @@ def test_bad_data_and_backbones_exit_2(tiny_images, tmp_path):
         (["--train", str(empty)], f"{empty} has no class sub-folders"),
         (["--train", str(single)], "has a single class (only)"),
         (["--train", str(no_images)], f"{no_images / 'cats'} has no image files"),
-        (["--train", str(corrupt)], f"{corrupt / 'broken'} has no readable image (2 file(s), none decodes)"),
+        (["--train", str(corrupt)], f"{corrupt / 'broken'} has no readable image (2 file(s), none decodes within 89,478,485 pixels)"),
         (["--train", str(tiny_images), "--val", str(unseen)], "never seen in training: purple"),
         (["--train", str(tiny_images), "--backbone", "keras:ResNet51"], "unknown keras.applications model 'ResNet51'"),
         (["--train", str(tiny_images), "--weights", str(wrong_weights)], f"weights file {wrong_weights} does not fit keras:MobileNetV3Small"),

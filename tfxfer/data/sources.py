@@ -23,6 +23,7 @@ from tfxfer.data.class_names import check_class_names
 from tfxfer.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_and_resize, decode_image, encoded_size
 from tfxfer.data.splits import stratified_split
 from tfxfer.errors import TfxferError, first_line
+from tfxfer.io.progress import Progress
 
 log = logging.getLogger("tfxfer")
 
@@ -131,10 +132,12 @@ def _list_class_folder(root: Path, role: str) -> tuple[list[str], list[str]]:
     return paths, names
 
 
-def find_unusable_images(paths: list[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[list[str], dict[str, str]]:
+def find_unusable_images(paths: list[str], max_pixels: int = DEFAULT_MAX_PIXELS,
+                         role: str | None = None) -> tuple[list[str], dict[str, str]]:
     """(the paths TensorFlow's decoder, the one training uses, cannot decode; the paths whose
     header declares more than ``max_pixels`` pixels, each with its ``WIDTHxHEIGHT``). The
-    latter are never decoded: a decompression bomb costs its header's bytes here."""
+    latter are never decoded: a decompression bomb costs its header's bytes here. With
+    ``role`` named, progress is shown."""
 
     def probe(index, path):
         data = tf.io.read_file(path)
@@ -147,9 +150,12 @@ def find_unusable_images(paths: list[str], max_pixels: int = DEFAULT_MAX_PIXELS)
     ds = ds.map(probe, num_parallel_calls=AUTOTUNE).ignore_errors()
     readable = np.zeros(len(paths), dtype=bool)
     too_large = {}
-    for index, large, size, _ in ds.batch(1024).as_numpy_iterator():
-        readable[index] = True
-        too_large.update({paths[i]: f"{w}x{h}" for i, (h, w) in zip(index[large], size[large])})
+    with Progress(f"checking the {role} images", len(paths), "image", enabled=role is not None) as progress:
+        for index, large, size, _ in ds.batch(256).as_numpy_iterator():
+            readable[index] = True
+            too_large.update({paths[i]: f"{w}x{h}" for i, (h, w) in zip(index[large], size[large])})
+            progress.advance(int(index.max()) + 1 - progress.count)  # in order: files before it are done
+        progress.advance(len(paths) - progress.count)
     return [p for p, ok in zip(paths, readable) if not ok], too_large
 
 
@@ -157,7 +163,7 @@ def _image_examples(spec: str, role: str, class_names: list[str] | None,
                     max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Examples, list[str], list[str]]:
     """(examples, class names, files left out: unreadable or over ``max_pixels``) for one image folder."""
     paths, names = _list_class_folder(Path(spec), role)
-    unreadable, too_large = find_unusable_images(paths, max_pixels)
+    unreadable, too_large = find_unusable_images(paths, max_pixels, role)
     if unreadable:
         log.warning(
             "%s: %d file(s) cannot be decoded and are left out: %s%s", role, len(unreadable),
