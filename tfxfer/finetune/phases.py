@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfxfer.data.sources import Datasets
 from tfxfer.finetune import feature_cache
-from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState
+from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState, restore_best
 from tfxfer.finetune.distribution import prepare_model
 from tfxfer.finetune.optimizers import make_optimizer
 from tfxfer.models.builders import is_text_model
@@ -41,9 +41,10 @@ def _steps(ds: tf.data.Dataset) -> int | None:
     return n if n > 0 else None
 
 
-def _callbacks(run_dir: Path | None, has_val: bool, patience: int, extra) -> list:
+def _callbacks(run_dir: Path | None, has_val: bool, patience: int, extra, checkpoints: Checkpoints | None) -> list:
     callbacks = list(extra or [])
-    if has_val and patience > 0:
+    # With checkpoints, EpochCheckpoint stops early itself, keeping the best epoch across restarts.
+    if has_val and patience > 0 and checkpoints is None:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
@@ -228,11 +229,15 @@ def fine_tune(
     if settings["fine_tune_epochs"] > 0:
         phases.append(_Phase(2, settings["unfreeze"], settings["fine_tune_epochs"],
                              settings["fine_tune_learning_rate"]))
-    state = (checkpoints.resume(model, head=feature_cache.head_weights) if checkpoints is not None else None)
+    classes, fingerprint = _what_trains(model, data)
+    state = (checkpoints.resume(model, head=feature_cache.head_weights, classes=classes, data=fingerprint)
+             if checkpoints is not None else None)
     run = _Run(model, train, val, data, state or RunState(), checkpoints,
                Path(run_dir) if run_dir is not None else None, FitResult(),
                cache_features, cache_dir, settings["early_stopping_patience"], callbacks, verbose)
     run.result.resumed_from_epoch = state.epochs_done if state is not None else None
+    if classes is not None:  # saved with every checkpoint: a restart checks it resumes the same data
+        run.state.classes, run.state.data = classes, fingerprint or ""
     jit_model = set_jit_compile(model, jit_compile)
     try:
         for phase in phases:
@@ -241,6 +246,13 @@ def fine_tune(
     finally:
         set_jit_compile(model, False)  # exports and predictions run without XLA
     return run.finish()
+
+
+def _what_trains(model: keras.Model, data: Datasets | None) -> tuple[list[str] | None, str | None]:
+    """(class list, data fingerprint) of a Datasets; (None, None) for plain tf.data datasets."""
+    if data is None:
+        return None, None
+    return list(data.class_names), feature_cache.data_fingerprint(data, files=not is_text_model(model))
 
 
 @dataclass(frozen=True)
@@ -306,13 +318,17 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
     # While only the head changes, checkpoints hold only the head (see Checkpoints.save).
     epoch_end = EpochCheckpoint(run.checkpoints, run.state, phase.number,
                                 run.run_dir / "history.csv" if run.run_dir else None, run.model, run.clock,
-                                head=feature_cache.head_weights(run.model) if cached else None)
+                                head=feature_cache.head_weights(run.model) if cached else None,
+                                patience=run.patience if fit.val is not None and run.checkpoints is not None else 0)
     fit.model.fit(
         fit.train, validation_data=fit.val, initial_epoch=run.state.epochs_done,
         epochs=run.state.phase_start + phase.epochs, verbose=run.verbose, shuffle=False,  # the data shuffles itself
-        callbacks=[epoch_end, *_callbacks(run.run_dir, fit.val is not None, run.patience, run.callbacks)],
+        callbacks=[epoch_end, *_callbacks(run.run_dir, fit.val is not None, run.patience, run.callbacks,
+                                          run.checkpoints)],
     )
-    run.state.phase_done = True  # after early stopping has put the best weights back
+    if run.checkpoints is not None:
+        restore_best(run.checkpoints, run.model, run.state, head=feature_cache.head_weights)
+    run.state.phase_done = True  # after the best weights are back
     if run.checkpoints is not None:
         run.checkpoints.save(run.model, run.state, fit.model.optimizer)
 
