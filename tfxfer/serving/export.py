@@ -76,7 +76,7 @@ def check_export_matches(model_dir: str | Path, task: str, class_names: list[str
     how = ("pass --name with another name to export beside it" if by_user else
            f"pass --name to export under another name (or --name {model_dir.name} to add a version with other classes)")
     if old_task and old_task != task:
-        raise TfxferError(f"{newest} is a {old_task} model and this is a {task} model: {how}")
+        raise TfxferError(f"{newest} is a model for {old_task}, this one is for {task}: {how}")
     if old_inputs and old_inputs != _INPUTS[task]:
         raise TfxferError(f"{newest} takes inputs {', '.join(old_inputs)}, this model {', '.join(_INPUTS[task])}: {how}")
     old_classes = info.get("classes")
