@@ -159,10 +159,11 @@ class Checkpoints:
         head). Then the whole model is written once (``base.weights.h5``) and each epoch only
         these: for a BERT-base a head epoch saves kilobytes instead of 440 MB.
         """
-        if not self.writer:
+        name = f"ckpt-{state.epochs_done}-p{state.phase}{'-done' if state.phase_done else ''}"
+        if not self.writer:  # the chief writes this very checkpoint: other workers name it alike
+            state.checkpoint = name
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"ckpt-{state.epochs_done}-p{state.phase}{'-done' if state.phase_done else ''}"
         target = self.directory / name
         tmp = temporary_sibling(target)  # unique: two writers never rename each other's
         tmp.mkdir()
