@@ -135,6 +135,8 @@ class Checkpoints:
                               f"{self.directory.parent} (or pass another --output) to start over")
         state = max(states, key=lambda s: (s.epochs_done, s.phase, s.phase_done))
         log.warning("%s: continuing from the newest intact checkpoint, %s", damage, state.checkpoint)
+        if self.writer:
+            self.write_state(state)
         return state
 
     def check_data(self, state: RunState, classes: list[str], data: str | None) -> None:
@@ -201,6 +203,8 @@ class Checkpoints:
         if self.writer and state is not None:
             state.exported = str(path)
             self.write_state(state)
+            # and in the checkpoint's own copy, which a damaged state.json falls back to
+            write_text_atomically(self.directory / state.checkpoint / "state.json", json.dumps(asdict(state)))
 
     def resume(self, model: keras.Model, head=None, classes: list[str] | None = None,
                data: str | None = None) -> RunState | None:
