@@ -56,6 +56,10 @@ class RunState:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in values.items() if k in known})
 
+    def checkpoint_name(self) -> str:
+        """The directory the checkpoint of where the run stands now goes to."""
+        return f"ckpt-{self.epochs_done}-p{self.phase}{'-done' if self.phase_done else ''}"
+
     def finished(self, phase: int) -> bool:
         """Whether ``phase`` ended before (a restarted run skips it)."""
         return self.phase > phase or (self.phase == phase and self.phase_done)
@@ -161,7 +165,7 @@ class Checkpoints:
         head). Then the whole model is written once (``base.weights.h5``) and each epoch only
         these: for a BERT-base a head epoch saves kilobytes instead of 440 MB.
         """
-        name = f"ckpt-{state.epochs_done}-p{state.phase}{'-done' if state.phase_done else ''}"
+        name = state.checkpoint_name()
         if not self.writer:  # the chief writes this very checkpoint: other workers name it alike
             state.checkpoint = name
             return
@@ -289,7 +293,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             self.state.best_loss, self.state.best_epoch = float(loss), epoch + 1
         if self.checkpoints is not None:
             if improved:  # this epoch's checkpoint is the one kept as the best
-                self.state.best_checkpoint = (f"ckpt-{self.state.epochs_done}-p{self.phase}")
+                self.state.best_checkpoint = self.state.checkpoint_name()
             self.checkpoints.save(self.whole_model, self.state, self.model.optimizer, self.head)
         if self.history_csv is not None:
             write_history_csv(self.state.history, self.history_csv)
