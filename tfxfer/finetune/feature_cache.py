@@ -171,14 +171,24 @@ def _update_with_examples(digest, data: Datasets, role: str, files: bool) -> Non
             digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
 
 
+def data_fingerprint(data: Datasets, files: bool) -> str | None:
+    """A hex digest of the train and val examples: the inputs, their order, their labels and,
+    for files (``files``: image paths), each file's size and modification time. None for data
+    that streams (tfds:, plain tf.data datasets). Run states record it (tfxfer.finetune.checkpoints)."""
+    if not isinstance(data, Datasets) or data.splits is None:
+        return None
+    digest = hashlib.sha256(b"tfxfer-data-v1")
+    for role in ("train", "val"):
+        _update_with_examples(digest, data, role, files)
+    return digest.hexdigest()[:24]
+
+
 def cache_key(extractor: keras.Model, data: Datasets) -> str:
     """A hex digest that changes when any input of the cached features changes."""
     digest = hashlib.sha256(f"tfxfer-features-v{_VERSION}".encode())
     digest.update(keras.mixed_precision.global_policy().name.encode())
     _update_with_layers(digest, extractor)
-    files = extractor.inputs[0].dtype != "string"
-    for role in ("train", "val"):
-        _update_with_examples(digest, data, role, files)
+    digest.update(data_fingerprint(data, files=extractor.inputs[0].dtype != "string").encode())
     return digest.hexdigest()[:24]
 
 

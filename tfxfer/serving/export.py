@@ -24,10 +24,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfxfer.config import check_model_name
 from tfxfer.data.class_names import check_class_names
 from tfxfer.data.images import DEFAULT_MAX_PIXELS, decode_batch
 from tfxfer.errors import TfxferError
 from tfxfer.finetune.checkpoints import without_optimizer
+from tfxfer.io.atomic import fsync_path, fsync_tree
 from tfxfer.models.builders import image_size, is_text_model
 from tfxfer.serving.servable import load_signature, versions
 
@@ -56,6 +58,51 @@ def ensure_writable_dir(path: str | Path, role: str = "--export-dir") -> Path:
 def _temporary_name() -> str:
     """``.tmp-HOST-PID-RANDOM``: which machine and process writes it, for the clean-up below."""
     return f"{_TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def check_writable_dir(path: str | Path, role: str = "--export-dir") -> None:
+    """What :func:`ensure_writable_dir` proves, without creating anything: ``path`` is a
+    writable directory, or the nearest folder above it that exists is one."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), Path("/"))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a directory" if not existing.is_dir() else "cannot be written"
+        raise TfxferError(f"{role} {path} is not a writable directory ({existing} {what})")
+
+
+_INPUTS = {"image": ["image_bytes"], "text": ["text"]}
+
+
+def check_export_matches(model_dir: str | Path, task: str, class_names: list[str], by_user: bool = False) -> None:
+    """Refuses to add a version to ``model_dir`` whose newest version differs in task, input
+    signature or classes: TF Serving serves the newest version under the same name, so its
+    clients would suddenly get another kind of model. A name given with ``--name`` may take
+    other classes (a retrained model with a class more), never another task or input."""
+    model_dir = Path(model_dir)
+    numbers = versions(model_dir) if model_dir.is_dir() else []
+    if not numbers:
+        return
+    newest = model_dir / str(numbers[-1])
+    try:
+        info = json.loads((newest / "assets" / "tfxfer.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    old_task = info.get("task")
+    old_inputs = info.get("inputs") or _INPUTS.get(old_task)
+    how = ("pass --name with another name to export beside it" if by_user else
+           f"pass --name to export under another name (or --name {model_dir.name} to add a version with other classes)")
+    if old_task and old_task != task:
+        raise TfxferError(f"{newest} is a model for {old_task}, this one is for {task}: {how}")
+    if old_inputs and old_inputs != _INPUTS[task]:
+        raise TfxferError(f"{newest} takes inputs {', '.join(old_inputs)}, this model {', '.join(_INPUTS[task])}: {how}")
+    old_classes = info.get("classes")
+    if old_classes is not None and list(old_classes) != list(class_names) and not by_user:
+        added = [c for c in class_names if c not in old_classes]
+        removed = [c for c in old_classes if c not in class_names]
+        change = "; ".join(part for part in (f"added {', '.join(added)}" if added else "",
+                                             f"removed {', '.join(removed)}" if removed else "") if part)
+        raise TfxferError(f"{newest} has classes {', '.join(old_classes)}, this model {', '.join(class_names)} "
+                          f"({change or 'another order'}): {how}")
 
 
 def _remove_stale_temporaries(model_dir: Path) -> None:
@@ -143,6 +190,7 @@ def export_saved_model(
     class_names: list[str],
     metadata: dict | None = None,
     max_image_pixels: int = DEFAULT_MAX_PIXELS,
+    name_given: bool = True,
 ) -> Path:
     """Writes ``export_dir/name/VERSION/`` for TF Serving and returns that path.
 
@@ -150,7 +198,9 @@ def export_saved_model(
     size) for image models or ``text`` for text models, and returns ``probabilities``,
     ``class_id`` and ``class_name``; an image whose header declares more than ``max_image_pixels``
     pixels fails the request before it is decoded. ``assets/labels.txt`` lists the classes and
-    ``assets/tfxfer.json`` holds ``metadata`` with the library versions.
+    ``assets/tfxfer.json`` holds ``metadata`` with the library versions. A ``name`` whose
+    newest version is another task or takes other inputs is refused, and other classes too
+    unless ``name_given`` (see :func:`check_export_matches`).
 
     Example:
 
@@ -169,6 +219,11 @@ def export_saved_model(
     if len(class_names) != model.output_shape[-1]:
         raise TfxferError(f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs")
     check_class_names(class_names, "export_saved_model class_names")
+    try:
+        check_model_name(name)
+    except ValueError as e:
+        raise TfxferError(f"model name {e}") from None
+    check_export_matches(Path(export_dir) / name, task, list(class_names), by_user=name_given)
     model_dir = ensure_writable_dir(Path(export_dir) / name)
     _remove_stale_temporaries(model_dir)
     tmp = model_dir / _temporary_name()
@@ -178,7 +233,8 @@ def export_saved_model(
         labels_file.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
         info_file = staging / "tfxfer.json"
         limits = {"max_image_pixels": max_image_pixels} if task == "image" else {}
-        info_file.write_text(json.dumps({"task": task, "classes": list(class_names), **limits, **_versions_info(),
+        info_file.write_text(json.dumps({"task": task, "inputs": _INPUTS[task], "classes": list(class_names),
+                                         **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
         servable = _Servable(model, list(class_names), task, max_image_pixels)
         servable.labels_asset = tf.saved_model.Asset(str(labels_file))
@@ -210,6 +266,7 @@ def _check_written(path: Path, model: keras.Model, task: str) -> float:
 
 
 def _rename_into_place(tmp: Path, model_dir: Path) -> Path:
+    fsync_tree(tmp)  # on disk before its name is: a power loss never leaves a version of empty files
     for _ in range(100):
         numbers = versions(model_dir)
         target = model_dir / str((numbers[-1] if numbers else 0) + 1)
@@ -223,6 +280,7 @@ def _rename_into_place(tmp: Path, model_dir: Path) -> Path:
             if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 continue
             raise
+        fsync_path(model_dir)
         return target
     raise TfxferError(f"could not claim a new version number under {model_dir}")
 
