@@ -10,6 +10,7 @@ left ``None`` are decided by the recipe (tfxfer.recipe), which says why at the s
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,6 +22,9 @@ from tfxfer.io.atomic import write_text_atomically
 
 # The one default seed: the CLI's --seed and the Python API's data loaders share it.
 DEFAULT_SEED = 42
+# The most pixels an image may declare in its header before it is decoded (training files and
+# served requests alike): Pillow's decompression-bomb limit, the Python image ecosystem's default.
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 RECIPES = ("auto", "fixed")
@@ -110,6 +114,15 @@ def _duration(value):
     return seconds
 
 
+def check_model_name(value) -> str:
+    """A model name is one directory under ``--export-dir``: no path separators, no ``..``."""
+    name = str(value)
+    if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name or name.startswith("."):
+        raise ValueError(f"must be one folder name under --export-dir, without '/', '\\', '..' or a leading '.', "
+                         f"got {name!r}")
+    return name
+
+
 def _setting(default=None, help: str = "", check=None, flag: dict | None = None, shown: str | None = None):
     """A field of :class:`TrainConfig`: its default, ``--help`` text, check and argparse extras
     (``shown``: how --help states the default, when not the value itself)."""
@@ -177,6 +190,9 @@ class TrainConfig:
                                      shown=_RECIPE)
     image_size: int | None = _setting(None, "square input size in pixels", _int(32, 2048),
                                       shown=_RECIPE + ": the backbone's own")
+    max_image_pixels: int = _setting(DEFAULT_MAX_IMAGE_PIXELS, "image: the most pixels (width x height, read from "
+                                     "the header before decoding) an image may have; larger training files are "
+                                     "left out, larger served images refused (decompression bombs)", _int(1))
     sequence_length: int | None = _setting(None, "text: tokens per example", _int(8, 8192),
                                            shown=_RECIPE + ": covers 99%% of the training texts")
     mixed_precision: bool | None = _setting(None, "bfloat16 compute (float16 on GPUs without bfloat16); "
@@ -195,8 +211,12 @@ class TrainConfig:
                                           "output (off by itself, with the reason, where a random layer precedes "
                                           "the head)", _bool, _BOOLEAN)
     output: str | None = _setting(None, "run directory", shown="runs/NAME-TIMESTAMP")
+    keep_checkpoints: bool = _setting(False, "keep checkpoints/ (every epoch's weights with optimizer state) in a "
+                                             "finished run; without it the run keeps its final weights once, in "
+                                             "model.weights.h5", _bool, _BOOLEAN)
     export_dir: str = _setting("saved_models", "where NAME/VERSION/ SavedModels go")
-    name: str | None = _setting(None, "model name under --export-dir", shown="from --train")
+    name: str | None = _setting(None, "model name under --export-dir", check_model_name,
+                                shown="the dataset's folder or file name, e.g. flowers for flowers/train/")
     seed: int = _setting(DEFAULT_SEED, "random seed", _int(0))
 
     def __post_init__(self):
@@ -247,9 +267,23 @@ def infer_task(train: str) -> str:
                       f"file (text); pass --task image or --task text for anything else")
 
 
+# Leaf names that say which split, not which dataset: the default name skips them and takes the
+# folder above, so that flowers/train/ and reviews/train.csv do not both export to train/.
+_GENERIC_NAMES = {"train", "training", "trainset", "train_set", "train_data", "data", "dataset", "datasets",
+                  "images", "imgs", "img", "text", "texts", "csv", "all", "full", "raw",
+                  "input", "inputs", "files", "labeled", "labelled"}
+
+
 def _default_name(train: str) -> str:
-    stem = Path(str(train).removeprefix("tfds:").split(":")[0]).stem or "model"
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem) or "model"
+    """The dataset's name: a tfds: dataset's, else the training file's or folder's, or the
+    first folder above it that is not a generic split or data name (see _GENERIC_NAMES)."""
+    if str(train).startswith("tfds:"):
+        parts = [str(train).removeprefix("tfds:").split(":")[0]]
+    else:
+        path = Path(os.path.abspath(str(train)))
+        parts = [path.stem, *(parent.name for parent in path.parents)]
+    stem = next((part for part in parts if part and part.lower() not in _GENERIC_NAMES), parts[0]) or "model"
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem).strip("_") or "model"
 
 
 def field_names() -> list[str]:

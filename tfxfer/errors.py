@@ -25,6 +25,12 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.epochs_done, self.saved = epochs_done, saved
 
 
+class PortTakenError(TfxferError):
+    """A multi-worker process could not listen on the port TF_CONFIG gives it: another process
+    holds it. The CLI exits with its own status (4) so that ``python -m tfxfer.launch``, which
+    picked the port, can start the workers again on new ones."""
+
+
 def first_line(error: BaseException, limit: int = 200) -> str:
     """An exception's first non-empty line, at most ``limit`` characters (its type's name when
     it has no message): what a one-line error message quotes of the cause."""

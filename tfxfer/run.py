@@ -22,11 +22,12 @@ from tfxfer.config import TrainConfig
 from tfxfer.data import sources
 from tfxfer.errors import TfxferError, WorkerLostError, first_line
 from tfxfer.finetune import budget
-from tfxfer.finetune.checkpoints import Checkpoints
+from tfxfer.finetune.checkpoints import Checkpoints, without_optimizer
 from tfxfer.finetune.distribution import is_chief, select_strategy, strategy_name, worker_label
 from tfxfer.finetune.phases import fine_tune
 from tfxfer.finetune.precision import set_mixed_precision
-from tfxfer.io.atomic import write_text_atomically
+from tfxfer.io.atomic import rename_durably, temporary_sibling, write_text_atomically
+from tfxfer.io.lock import DirectoryLock, LockHeld
 from tfxfer.models.builders import build_image_classifier, build_text_classifier
 from tfxfer.models.freezing import set_trainable
 from tfxfer.recipe import Choice
@@ -35,9 +36,11 @@ from tfxfer.reports.hparams import write_hparams
 from tfxfer.reports.metrics import classification_report, predict_with_labels
 from tfxfer.reports.plots import plot_training_curves
 from tfxfer.reports.report_files import format_report, write_report
-from tfxfer.serving.export import ensure_writable_dir, export_saved_model
+from tfxfer.serving.export import check_export_matches, check_writable_dir, ensure_writable_dir, export_saved_model
 
 log = logging.getLogger("tfxfer")
+
+FINAL_WEIGHTS = "model.weights.h5"  # a finished run's weights (the exported model's), without optimizer state
 
 
 @dataclass
@@ -84,8 +87,8 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
 
 def _read_splits(config: TrainConfig):
     if config.task == "image":
-        return sources.read_image_splits(config.train, config.val, config.test,
-                                          val_split=config.val_split, seed=config.seed)
+        return sources.read_image_splits(config.train, config.val, config.test, val_split=config.val_split,
+                                          seed=config.seed, max_image_pixels=config.max_image_pixels)
     return sources.read_text_splits(config.train, config.val, config.test, text_column=config.text_column,
                                      label_column=config.label_column, val_split=config.val_split,
                                      seed=config.seed, max_train_examples=config.max_train_examples)
@@ -107,7 +110,7 @@ def _datasets(config: TrainConfig, splits, model: keras.Model):
 
 def _comparable(config: dict) -> dict:
     # With --time-budget the fine-tuning epochs come from a measured step: not a new configuration.
-    ignored = ("output", "fine_tune_epochs") if config.get("time_budget") else ("output",)
+    ignored = ("output", "keep_checkpoints", *(("fine_tune_epochs",) if config.get("time_budget") else ()))
     return {k: v for k, v in config.items() if k not in ignored}
 
 
@@ -121,17 +124,26 @@ def _unfinished(run_dir: Path, config: TrainConfig) -> bool:
     return not (run_dir / "metrics.json").exists() and _saved_config(run_dir) == _comparable(config.to_dict())
 
 
-def choose_run_dir(config: TrainConfig) -> tuple[Path, bool]:
-    """(run directory, whether it continues an unfinished run).
+def _refuse_if_running(run_dir: Path) -> None:
+    pid = DirectoryLock(run_dir).held_by()
+    if pid is not None:
+        raise TfxferError(f"already running in {run_dir} (pid {pid}): wait for it to end, or pass another --output")
+
+
+def choose_run_dir(config: TrainConfig, chief: bool = True) -> tuple[Path, bool]:
+    """(run directory, whether it continues an unfinished run); nothing is written yet.
 
     ``--output DIR`` names it; an unfinished run of the same configuration there is continued,
     a finished one or another configuration's is refused. Without ``--output``, the newest
     unfinished ``runs/NAME-*`` of the same configuration is continued, else a new
-    ``runs/NAME-TIMESTAMP`` starts.
+    ``runs/NAME-TIMESTAMP`` starts (see :func:`claim_run_dir`). A run directory whose run is
+    still going (its lock is held) is refused on the chief: "already running in DIR (pid N)".
     """
     if config.output:
         run_dir = Path(config.output)
         if _unfinished(run_dir, config):
+            if chief:
+                _refuse_if_running(run_dir)
             return run_dir, True
         if (run_dir / "metrics.json").exists():
             raise TfxferError(f"--output {run_dir} holds a finished run: pass another --output or remove it")
@@ -143,8 +155,41 @@ def choose_run_dir(config: TrainConfig) -> tuple[Path, bool]:
         return run_dir, False
     for candidate in sorted(Path("runs").glob(f"{config.name}-*"), reverse=True):
         if _unfinished(candidate, config):
+            if chief:
+                _refuse_if_running(candidate)
             return candidate, True
     return Path(f"runs/{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"), False
+
+
+def claim_run_dir(config: TrainConfig, run_dir: Path, resuming: bool) -> tuple[Path, DirectoryLock]:
+    """Creates the run directory and holds its lock for the rest of the process.
+
+    A new ``runs/NAME-TIMESTAMP`` is created exclusively: a run started in the same second
+    gets ``-2``, ``-3``... A directory another live process holds is refused."""
+    if config.output or resuming:
+        ensure_writable_dir(run_dir, "--output")
+    else:
+        base, n = run_dir, 1
+        while True:
+            try:
+                run_dir.parent.mkdir(parents=True, exist_ok=True)
+                run_dir.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                run_dir = base.with_name(f"{base.name}-{n}")
+            except OSError as e:
+                raise TfxferError(f"cannot create the run directory {run_dir} ({e.strerror or e})") from e
+    lock = DirectoryLock(run_dir)
+    try:
+        lock.acquire()
+    except LockHeld as e:
+        raise TfxferError(f"already running in {run_dir} (pid {e.pid}): wait for it to end, "
+                          f"or pass another --output") from None
+    if not resuming and _saved_config(run_dir) is not None and config.output:
+        lock.release()  # another process started this --output between the check and now
+        raise TfxferError(f"--output {run_dir} was just started by another run: pass another --output")
+    return run_dir, lock
 
 
 def run(config: TrainConfig) -> RunResult:
@@ -153,6 +198,7 @@ def run(config: TrainConfig) -> RunResult:
     configuration continues from its last epoch. In a multi-worker cluster only the chief
     writes the run directory and the export."""
     started = time.perf_counter()
+    explicit_name = config.name is not None
     config = config.resolved()
     keras.utils.set_random_seed(config.seed)
     chief = is_chief()
@@ -177,13 +223,13 @@ def run(config: TrainConfig) -> RunResult:
         set_trainable(model, config.unfreeze)  # an --unfreeze beyond the depth fails now, not after phase 1
         set_trainable(model, "frozen")
 
-    run_dir, resuming = choose_run_dir(config)
-    if chief:
-        export_root = ensure_writable_dir(config.export_dir)
-        ensure_writable_dir(run_dir, "--output")
-        scratch = None
-    else:  # other workers write nowhere a user reads; they read the chief's checkpoints
-        scratch = Path(tempfile.mkdtemp(prefix=f"tfxfer-{worker_label()}-"))
+    run_dir, resuming = choose_run_dir(config, chief)
+    if chief:  # checked now, created only once every input has passed
+        check_writable_dir(config.export_dir)
+        check_writable_dir(run_dir, "--output")
+        check_export_matches(Path(config.export_dir) / config.name, config.task,
+                             splits.class_names if splits else sources.tfds_class_names(config.train),
+                             by_user=explicit_name)
     # --batch-size is per replica; the learning rates scale linearly with the replica count
     # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
     global_batch = config.batch_size * replicas
@@ -207,6 +253,23 @@ def run(config: TrainConfig) -> RunResult:
     print(f"classes: {', '.join(datasets.class_names)}; examples: "
           + ", ".join(f"{k} {v}" for k, v in datasets.num_examples.items() if v))
 
+    lock = None
+    if chief:
+        run_dir, lock = claim_run_dir(config, run_dir, resuming)
+    try:
+        return _train_and_write(config, settings, run_dir, resuming, chief, model, datasets, strategy, policy,
+                                started, explicit_name)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_and_write(config: TrainConfig, settings: dict, run_dir: Path, resuming: bool, chief: bool,
+                     model: keras.Model, datasets, strategy, policy: str, started: float,
+                     explicit_name: bool) -> RunResult:
+    """The run from its claimed directory on: the two phases, the scores and (the chief) the outputs."""
+    # other workers write nowhere a user reads; they read the chief's checkpoints
+    scratch = None if chief else Path(tempfile.mkdtemp(prefix=f"tfxfer-{worker_label()}-"))
     out_dir = run_dir if chief else scratch
     if chief and not resuming:
         for stale in ("history.csv", "metrics.json"):
@@ -214,7 +277,9 @@ def run(config: TrainConfig) -> RunResult:
         config.save(run_dir / "config.yaml")
     if resuming:
         print(f"continuing the unfinished run in {run_dir}")
+    replicas = strategy.num_replicas_in_sync
     scale = float(replicas)
+    checkpoints = Checkpoints(run_dir / "checkpoints", writer=chief)
     try:
         # With several replicas fine_tune trains on whole global batches; the final scores
         # below cover every validation example.
@@ -224,7 +289,7 @@ def run(config: TrainConfig) -> RunResult:
             learning_rate=config.learning_rate * scale,  # both rates resolved by the recipe
             fine_tune_learning_rate=config.fine_tune_learning_rate * scale,
             early_stopping_patience=config.early_stopping_patience, run_dir=out_dir,
-            checkpoints=Checkpoints(run_dir / "checkpoints", writer=chief),
+            checkpoints=checkpoints,
             cache_features=config.cache_features, cache_dir=run_dir / "feature_cache" if chief else None,
             jit_compile=config.jit_compile,
         )
@@ -250,14 +315,20 @@ def run(config: TrainConfig) -> RunResult:
         print(f"{worker_label()}: done; weights checksum {metrics['weights_checksum']:.6f}, "
               f"val accuracy {metrics['val']['accuracy']:.4f}")
         return RunResult(run_dir, None, metrics, model)
-    export_path = _write_outputs(config, run_dir, export_root, model, datasets, predictions, fit, metrics)
+    export_path = _write_outputs(config, run_dir, checkpoints, model, datasets, predictions, fit, metrics,
+                                 explicit_name)
     if config.time_budget:
         used = time.perf_counter() - started
         print(f"time budget {config.time_budget:.0f}s: this run took {used:.0f}s"
               + (" (over budget)" if used > config.time_budget else ""))
-    print(f"run directory: {run_dir}")
-    print(f"exported: {export_path}")
+    print(f"run directory: {run_dir} ({_size(run_dir)})")
+    print(f"exported: {export_path} ({_size(export_path)})")
     return RunResult(run_dir, export_path, metrics, model)
+
+
+def _size(path: Path) -> str:
+    total = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+    return f"{total / 1e6:.1f} MB" if total >= 1e5 else f"{total / 1e3:.0f} kB"
 
 
 def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, fit, model: keras.Model,
@@ -294,19 +365,28 @@ def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, f
     }
 
 
-def _write_outputs(config: TrainConfig, run_dir: Path, export_root: Path, model: keras.Model, datasets,
-                   predictions: dict, fit, metrics: dict) -> Path:
-    """The chief's outputs: plots, the export, the evaluation report, TensorBoard's hparams and,
-    last, ``metrics.json`` (its presence marks the run finished). Returns the export's path."""
+def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints, model: keras.Model, datasets,
+                   predictions: dict, fit, metrics: dict, explicit_name: bool) -> Path:
+    """The chief's outputs: plots, the export (once: a restart after it reuses it), the
+    evaluation report, TensorBoard's hparams, the final weights and, last, ``metrics.json``
+    (its presence marks the run finished); then, unless ``--keep-checkpoints``, the
+    checkpoints go. Returns the export's path."""
     final_role = "test" if "test" in predictions else "val"
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     plot_training_curves(fit.history, plots / "training_curves.png", fit.phase1_epochs)
-    export_path = export_saved_model(
-        model, export_root, config.name,  # the class names are the model's, recorded by fine_tune
-        metadata={"backbone": config.backbone, "config": config.to_dict(),
-                  "metrics": {k: metrics[k] for k in ("val", "test", "train_seconds")}},
-    )
+    state = checkpoints.load()
+    if state is not None and state.exported and (Path(state.exported) / "saved_model.pb").exists():
+        export_path = Path(state.exported)
+        print(f"already exported to {export_path} before the restart: not exported again")
+    else:
+        export_path = export_saved_model(
+            model, config.export_dir, config.name, max_image_pixels=config.max_image_pixels,  # the classes: the model's
+            metadata={"backbone": config.backbone, "config": config.to_dict(),
+                      "metrics": {k: metrics[k] for k in ("val", "test", "train_seconds")}},
+            name_given=explicit_name,
+        )
+        checkpoints.record_export(export_path)  # before anything else can fail
     metrics["export_path"] = str(export_path)
     examples = datasets.examples(final_role)
     report = write_report(run_dir / "evaluation", *predictions[final_role], datasets.class_names, config.task,
@@ -314,8 +394,15 @@ def _write_outputs(config: TrainConfig, run_dir: Path, export_root: Path, model:
                           data=getattr(config, final_role) or f"the val split of {config.train}")
     shutil.copyfile(run_dir / "evaluation" / "confusion_matrix.png", plots / "confusion_matrix.png")
     write_hparams(run_dir / "tensorboard", run_dir.name, config, metrics)
+    if not config.keep_checkpoints:  # the best weights, once, without optimizer state
+        weights = temporary_sibling(run_dir / FINAL_WEIGHTS, suffix=".weights.h5")
+        with without_optimizer(model):
+            model.save_weights(weights)
+        rename_durably(weights, run_dir / FINAL_WEIGHTS)
     write_text_atomically(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     shutil.rmtree(run_dir / "feature_cache", ignore_errors=True)  # only a resumed run could use it
+    if not config.keep_checkpoints:  # only a restart could use them, and the run is finished
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     print(format_report(report))
     print(f"val accuracy {metrics['val']['accuracy']:.4f}"
           + (f", test accuracy {metrics['test']['accuracy']:.4f}" if metrics["test"] else "")

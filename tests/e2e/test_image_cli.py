@@ -179,7 +179,7 @@ def test_bad_data_and_backbones_exit_2(tiny_images, tmp_path):
         (["--train", str(empty)], f"{empty} has no class sub-folders"),
         (["--train", str(single)], "has a single class (only)"),
         (["--train", str(no_images)], f"{no_images / 'cats'} has no image files"),
-        (["--train", str(corrupt)], f"{corrupt / 'broken'} has no readable image (2 file(s), none decodes)"),
+        (["--train", str(corrupt)], f"{corrupt / 'broken'} has no readable image (2 file(s), none decodes within 89,478,485 pixels)"),
         (["--train", str(tiny_images), "--val", str(unseen)], "never seen in training: purple"),
         (["--train", str(tiny_images), "--backbone", "keras:ResNet51"], "unknown keras.applications model 'ResNet51'"),
         (["--train", str(tiny_images), "--weights", str(wrong_weights)], f"weights file {wrong_weights} does not fit keras:MobileNetV3Small"),
@@ -212,12 +212,18 @@ def test_unreadable_files_are_reported_and_left_out(tiny_images, tmp_path):
     shutil.copytree(tiny_images, data)
     (data / "red" / "truncated.jpg").write_bytes((tiny_images / "red" / "1.jpg").read_bytes()[:40])
     (data / "green" / "garbage.png").write_bytes(b"garbage")
+    from PIL import Image  # a decompression bomb: 12 KB, 10000 x 10000 pixels (1.2 GB as float32 RGB)
+
+    Image.new("1", (10_000, 10_000)).save(data / "blue" / "bomb.png")
     result = train(*FAST, "--train", str(data), "--epochs", "1", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "left out 2 unreadable file(s)" in result.stdout
+    assert "left out 3 unreadable file(s)" in result.stdout
     assert "truncated.jpg" in result.stdout and "garbage.png" in result.stdout
+    assert "1 image(s) over the limit of 89,478,485 pixels (--max-image-pixels) are left out undecoded" in result.stderr
+    assert "bomb.png (10000x10000)" in result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert sorted(Path(p).name for p in metrics["skipped_files"]["train"]) == ["garbage.png", "truncated.jpg"]
+    assert sorted(Path(p).name for p in metrics["skipped_files"]["train"]) == ["bomb.png", "garbage.png",
+                                                                               "truncated.jpg"]
     assert metrics["num_examples"]["train"] + metrics["num_examples"]["val"] == 24
 
 

@@ -1,15 +1,17 @@
 """How a command ends: a user's mistake is one line on stderr and exit status 2, a lost
-worker status 3, an interrupt 130; never a traceback for either of the first two."""
+worker status 3, a worker's port taken status 4, an interrupt 130; never a traceback for
+the first three."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from tfxfer.errors import TfxferError, TrainingInterrupted, WorkerLostError
+from tfxfer.errors import PortTakenError, TfxferError, TrainingInterrupted, WorkerLostError
 
 EXIT_USAGE = 2
 EXIT_WORKER_LOST = 3
+EXIT_PORT_TAKEN = 4
 
 
 def run_main(prog: str, main, argv=None) -> int:
@@ -17,6 +19,9 @@ def run_main(prog: str, main, argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return main(argv) or 0
+    except PortTakenError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return EXIT_PORT_TAKEN
     except TfxferError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -19,9 +19,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfxfer.config import DEFAULT_SEED
-from tfxfer.data.images import IMAGE_EXTENSIONS, decode_and_resize, decode_image
+from tfxfer.data.class_names import check_class_names
+from tfxfer.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_and_resize, decode_image, encoded_size
 from tfxfer.data.splits import stratified_split
 from tfxfer.errors import TfxferError, first_line
+from tfxfer.io.progress import Progress
 
 log = logging.getLogger("tfxfer")
 
@@ -33,6 +35,9 @@ _IMAGE_SHUFFLE_BUFFER = 10_000
 _TEXT_SHUFFLE_BUFFER = 100_000
 _BUCKET_BATCHES = 16  # batches per window sorted by length (text training batches)
 _TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl")
+# The longest CSV/TSV field read, in characters (the csv module's default is 131,072): long
+# texts are legitimate; a field beyond this is most likely a broken quote swallowing the file.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
 
 
 @dataclass
@@ -127,37 +132,59 @@ def _list_class_folder(root: Path, role: str) -> tuple[list[str], list[str]]:
     return paths, names
 
 
-def find_unreadable_images(paths: list[str]) -> list[str]:
-    """The paths that TensorFlow's decoder (the one training uses) cannot decode."""
+def find_unusable_images(paths: list[str], max_pixels: int = DEFAULT_MAX_PIXELS,
+                         role: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """(the paths TensorFlow's decoder, the one training uses, cannot decode; the paths whose
+    header declares more than ``max_pixels`` pixels, each with its ``WIDTHxHEIGHT``). The
+    latter are never decoded: a decompression bomb costs its header's bytes here. With
+    ``role`` named, progress is shown."""
 
     def probe(index, path):
-        image = decode_image(tf.io.read_file(path))
-        return index, tf.shape(image)[0]
+        data = tf.io.read_file(path)
+        size = encoded_size(data)
+        too_large = size[0] * size[1] > max_pixels
+        decodes = tf.cond(too_large, lambda: True, lambda: tf.shape(decode_image(data, max_pixels))[0] >= 0)
+        return index, too_large, size, decodes
 
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), paths))
     ds = ds.map(probe, num_parallel_calls=AUTOTUNE).ignore_errors()
     readable = np.zeros(len(paths), dtype=bool)
-    for batch in ds.batch(1024):
-        readable[batch[0].numpy()] = True
-    return [p for p, ok in zip(paths, readable) if not ok]
+    too_large = {}
+    with Progress(f"checking the {role} images", len(paths), "image", enabled=role is not None) as progress:
+        for index, large, size, _ in ds.batch(256).as_numpy_iterator():
+            readable[index] = True
+            too_large.update({paths[i]: f"{w}x{h}" for i, (h, w) in zip(index[large], size[large])})
+            progress.advance(int(index.max()) + 1 - progress.count)  # in order: files before it are done
+        progress.advance(len(paths) - progress.count)
+    return [p for p, ok in zip(paths, readable) if not ok], too_large
 
 
-def _image_examples(spec: str, role: str, class_names: list[str] | None) -> tuple[Examples, list[str], list[str]]:
-    """(examples, class names, unreadable files) for one image folder."""
+def _image_examples(spec: str, role: str, class_names: list[str] | None,
+                    max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Examples, list[str], list[str]]:
+    """(examples, class names, files left out: unreadable or over ``max_pixels``) for one image folder."""
     paths, names = _list_class_folder(Path(spec), role)
-    unreadable = find_unreadable_images(paths)
+    unreadable, too_large = find_unusable_images(paths, max_pixels, role)
     if unreadable:
-        bad = set(unreadable)
         log.warning(
             "%s: %d file(s) cannot be decoded and are left out: %s%s", role, len(unreadable),
             ", ".join(unreadable[:5]), " ..." if len(unreadable) > 5 else "",
         )
+    if too_large:
+        log.warning(
+            "%s: %d image(s) over the limit of %s pixels (--max-image-pixels) are left out undecoded: %s%s", role,
+            len(too_large), f"{max_pixels:,}", ", ".join(f"{p} ({s})" for p, s in list(too_large.items())[:5]),
+            " ..." if len(too_large) > 5 else "",
+        )
+    unreadable = unreadable + list(too_large)
+    if unreadable:
+        bad = set(unreadable)
         kept = [(p, n) for p, n in zip(paths, names) if p not in bad]
         for class_name in sorted(set(names)):
             if not any(n == class_name for _, n in kept):
                 raise TfxferError(
                     f"class folder {Path(spec) / class_name} has no readable image "
-                    f"({sum(n == class_name for n in names)} file(s), none decodes)"
+                    f"({sum(n == class_name for n in names)} file(s), none decodes within "
+                    f"{max_pixels:,} pixels)"
                 )
         paths, names = [p for p, _ in kept], [n for _, n in kept]
     examples, class_names = _with_label_ids(paths, names, class_names, f"{role} folder {spec}", sorted)
@@ -167,6 +194,7 @@ def _image_examples(spec: str, role: str, class_names: list[str] | None) -> tupl
 def _with_label_ids(inputs, labels, class_names, where: str, sort_classes) -> tuple[Examples, list[str]]:
     """Examples with integer labels. Without ``class_names`` the sorted labels become the
     classes; with them, a label that training never saw is an error naming it."""
+    check_class_names(set(labels), where)
     if class_names is None:
         class_names = list(sort_classes(set(labels)))
     else:
@@ -180,10 +208,11 @@ def _with_label_ids(inputs, labels, class_names, where: str, sort_classes) -> tu
     return Examples(list(inputs), np.array([index[label] for label in labels], dtype=np.int64)), class_names
 
 
-def _image_pipeline(examples: Examples, image_size, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+def _image_pipeline(examples: Examples, image_size, batch_size: int, shuffle: bool, seed: int,
+                    max_pixels: int = DEFAULT_MAX_PIXELS) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((examples.inputs, examples.labels))
     ds = ds.map(
-        lambda path, label: (decode_and_resize(tf.io.read_file(path), image_size), label),
+        lambda path, label: (decode_and_resize(tf.io.read_file(path), image_size, max_pixels), label),
         num_parallel_calls=AUTOTUNE,
     )
     if len(examples) * image_size[0] * image_size[1] * 3 * 4 < _IMAGE_CACHE_BYTES:
@@ -294,6 +323,7 @@ class Splits:
     test: Examples | None
     class_names: list[str]
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # images: the limit the files were checked against
 
 
 def _split_train_val(examples: Examples, val: Examples | None, val_split: float, seed: int):
@@ -304,10 +334,12 @@ def _split_train_val(examples: Examples, val: Examples | None, val_split: float,
 
 
 def read_image_splits(
-    train: str, val: str | None = None, test: str | None = None, *, val_split: float = 0.1, seed: int = DEFAULT_SEED
+    train: str, val: str | None = None, test: str | None = None, *, val_split: float = 0.1, seed: int = DEFAULT_SEED,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Splits:
-    """Lists and checks image folders (one sub-folder per class); decodes nothing twice."""
-    examples, class_names, bad_train = _image_examples(train, "train", None)
+    """Lists and checks image folders (one sub-folder per class); decodes nothing twice. Files
+    that do not decode, or whose header declares over ``max_image_pixels`` pixels, are left out."""
+    examples, class_names, bad_train = _image_examples(train, "train", None, max_image_pixels)
     if len(class_names) < 2:
         raise TfxferError(
             f"train folder {train} has a single class ({class_names[0]}): a classifier needs "
@@ -316,12 +348,12 @@ def read_image_splits(
     skipped = {"train": bad_train}
     val_examples = None
     if val:
-        val_examples, _, skipped["val"] = _image_examples(val, "val", class_names)
+        val_examples, _, skipped["val"] = _image_examples(val, "val", class_names, max_image_pixels)
     test_examples = None
     if test:
-        test_examples, _, skipped["test"] = _image_examples(test, "test", class_names)
+        test_examples, _, skipped["test"] = _image_examples(test, "test", class_names, max_image_pixels)
     examples, val_examples = _split_train_val(examples, val_examples, val_split, seed)
-    return Splits(examples, val_examples, test_examples, class_names, skipped)
+    return Splits(examples, val_examples, test_examples, class_names, skipped, max_image_pixels)
 
 
 def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buffer: int) -> Datasets:
@@ -340,7 +372,8 @@ def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buff
 
 def image_datasets(splits: Splits, image_size, batch_size: int = 32, seed: int = DEFAULT_SEED) -> Datasets:
     image_size = tuple(int(s) for s in image_size)
-    return _datasets(splits, lambda ex, shuffle: _image_pipeline(ex, image_size, batch_size, shuffle, seed),
+    return _datasets(splits, lambda ex, shuffle: _image_pipeline(ex, image_size, batch_size, shuffle, seed,
+                                                                 splits.max_image_pixels),
                      batch_size, seed, _IMAGE_SHUFFLE_BUFFER)
 
 
@@ -368,11 +401,13 @@ def load_image_data(
     batch_size: int = 32,
     val_split: float = 0.1,
     seed: int = DEFAULT_SEED,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Datasets:
     """Image folders (one sub-folder per class) or ``tfds:`` names -> :class:`Datasets`.
 
-    Files that cannot be decoded are found before training, reported by name and count,
-    and left out. Without ``val``, a seeded, stratified ``val_split`` is held out.
+    Files that cannot be decoded, or whose header declares more than ``max_image_pixels`` pixels
+    (decompression bombs; never decoded), are found before training, reported by name and
+    count, and left out. Without ``val``, a seeded, stratified ``val_split`` is held out.
 
     Example:
 
@@ -395,7 +430,7 @@ def load_image_data(
     if is_tfds(train):
         return _tfds_datasets(train, val, test, image_size=image_size, batch_size=batch_size,
                               val_split=val_split, seed=seed)
-    splits = read_image_splits(train, val, test, val_split=val_split, seed=seed)
+    splits = read_image_splits(train, val, test, val_split=val_split, seed=seed, max_image_pixels=max_image_pixels)
     return image_datasets(splits, image_size, batch_size, seed)
 
 
@@ -426,6 +461,28 @@ def _decode_lines(path: Path, role: str) -> list[str]:
     return lines
 
 
+def _csv_records(lines: list[str], delimiter: str, path: Path) -> list[tuple[int, list[str]]]:
+    """(line number where it ends, fields) for every record; a malformed record is an error
+    naming its line. The csv module's field limit (131,072 characters) is raised while reading:
+    long texts are legitimate, and the limit is process-wide, so it is restored after."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        return [(reader.line_num, record) for record in reader]
+    except csv.Error as e:
+        number = reader.line_num
+        if "new-line character" in str(e):
+            problem = ("has a carriage return (\\r) outside quotes: save the file with \\n or \\r\\n line ends, "
+                       "and put fields that hold line breaks in double quotes")
+        elif "field limit" in str(e):
+            problem = f"has a field over {CSV_FIELD_LIMIT:,} characters: shorten it or drop the row"
+        else:
+            problem = f"is not valid CSV ({e})"
+        raise TfxferError(f"{path} line {number} {problem}") from None
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _read_rows(path: Path, text_column: str, label_column: str | None, role: str) -> list[tuple[int, object, object]]:
     """(line number, text, label) for every record of a .csv, .tsv or .jsonl file (label None
     for every record when ``label_column`` is None: inputs to predict on)."""
@@ -449,8 +506,8 @@ def _read_rows(path: Path, text_column: str, label_column: str | None, role: str
                 )
             rows.append((number, record[text_column], record.get(label_column)))
         return rows
-    reader = csv.reader(lines, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-    header = next(reader, None)
+    records = _csv_records(lines, "\t" if path.suffix.lower() == ".tsv" else ",", path)
+    header = records[0][1] if records else None
     if not header:
         raise TfxferError(f"{path} is empty: expected a header row with {text_column!r} and {label_column!r}")
     header = [h.strip() for h in header]
@@ -462,10 +519,9 @@ def _read_rows(path: Path, text_column: str, label_column: str | None, role: str
             )
     ti = header.index(text_column)
     li = header.index(label_column) if label_column is not None else len(header)
-    for record in reader:
+    for number, record in records[1:]:
         if not record:
             continue
-        number = reader.line_num
         rows.append((number, record[ti] if ti < len(record) else None, record[li] if li < len(record) else None))
     return rows
 

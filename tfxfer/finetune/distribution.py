@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from tfxfer.config import STRATEGIES
-from tfxfer.errors import TfxferError
+from tfxfer.errors import PortTakenError, TfxferError
 from tfxfer.models import keras_workarounds
 
 
@@ -41,6 +41,16 @@ def is_chief() -> bool:
     if "chief" in config.get("cluster", {}):
         return task.get("type") == "chief"
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+def _own_address() -> str:
+    """This task's host:port in TF_CONFIG."""
+    config = tf_config()
+    task = config.get("task", {})
+    try:
+        return config["cluster"][task.get("type", "worker")][int(task.get("index", 0))]
+    except (KeyError, IndexError, ValueError):
+        return "its port"
 
 
 def worker_label() -> str:
@@ -98,7 +108,13 @@ def select_strategy(name: str = "auto", collective_timeout: float | None = None)
                               "(python -m tfxfer.launch sets it for local workers)")
         keras_workarounds.reduce_scalars_across_workers()
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        except tf.errors.UnknownError as e:
+            if "Could not start gRPC server" not in str(e):
+                raise
+            raise PortTakenError(f"{worker_label()} could not listen on {_own_address()} (TF_CONFIG): another "
+                                 f"process holds that port; name a free one") from None
     try:
         return _tpu_strategy()
     except (ValueError, RuntimeError, tf.errors.OpError) as e:

@@ -18,7 +18,9 @@ Caching is wrong when the backbone does not see the same input every epoch: a ra
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import logging
 import os
@@ -32,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfxfer.data.sources import Datasets
+from tfxfer.errors import TfxferError
 from tfxfer.io.progress import Progress
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.keras_workarounds import flatten_layers, input_tensor_in
@@ -160,35 +163,86 @@ def _update_with_examples(digest, data: Datasets, role: str, files: bool) -> Non
             digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
 
 
+def data_fingerprint(data: Datasets, files: bool) -> str | None:
+    """A hex digest of the train and val examples: the inputs, their order, their labels and,
+    for files (``files``: image paths), each file's size and modification time. None for data
+    that streams (tfds:, plain tf.data datasets). Run states record it (tfxfer.finetune.checkpoints)."""
+    if not isinstance(data, Datasets) or data.splits is None:
+        return None
+    digest = hashlib.sha256(b"tfxfer-data-v1")
+    for role in ("train", "val"):
+        _update_with_examples(digest, data, role, files)
+    return digest.hexdigest()[:24]
+
+
 def cache_key(extractor: keras.Model, data: Datasets, task: str) -> str:
     """A hex digest that changes when any input of the cached features changes (for images,
     the files' contents as well as their names)."""
     digest = hashlib.sha256(f"tfxfer-features-v{_VERSION}".encode())
     digest.update(keras.mixed_precision.global_policy().name.encode())
     _update_with_layers(digest, extractor)
-    for role in ("train", "val"):
-        _update_with_examples(digest, data, role, files=task == "image")
+    digest.update(data_fingerprint(data, files=task == "image").encode())
     return digest.hexdigest()[:24]
 
 
-def _extract(extractor: keras.Model, ds: tf.data.Dataset, count: int, path: Path | None, progress: Progress):
-    """Features of every example of ``ds`` (unshuffled), written into a new array or .npy file."""
+def _extract(extractor: keras.Model, ds: tf.data.Dataset, count: int, path: Path | None,
+             progress: Progress) -> np.ndarray:
+    """Features of every example of ``ds`` (unshuffled): a new array, or written to the .npy
+    file ``path`` and read back memory-mapped. The file is written with plain writes, not
+    through a memory map: on a full disk a write into a mapped page kills the process with
+    SIGBUS, where a write() raises OSError (ENOSPC) that the caller reports."""
     forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
-    array, at = None, 0
-    for inputs, _ in ds:
-        batch = np.asarray(tf.cast(forward(inputs), tf.float32))
-        if array is None:
-            shape = (count, *batch.shape[1:])
-            array = (np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
-                     if path is not None else np.empty(shape, np.float32))
-        array[at:at + len(batch)] = batch
-        at += len(batch)
-        progress.advance(len(batch))
+    array, file, at = None, None, 0
+    try:
+        for inputs, _ in ds:
+            batch = np.ascontiguousarray(tf.cast(forward(inputs), tf.float32), dtype=np.float32)
+            if at == 0:
+                shape = (count, *batch.shape[1:])
+                if path is None:
+                    array = np.empty(shape, np.float32)
+                else:
+                    file = _open_npy(path, shape)
+            if file is None:
+                array[at:at + len(batch)] = batch
+            else:
+                file.write(batch.tobytes())
+            at += len(batch)
+            progress.advance(len(batch))
+        if file is not None:
+            file.flush()
+            os.fsync(file.fileno())
+    finally:
+        if file is not None:
+            file.close()
     if at != count:
         raise RuntimeError(f"feature extraction saw {at} examples, expected {count}")
-    if isinstance(array, np.memmap):
-        array.flush()
-    return array
+    return array if path is None else np.load(path, mmap_mode="r")
+
+
+def _open_npy(path: Path, shape: tuple) -> io.BufferedWriter:
+    """``path`` opened for writing a float32 .npy array of ``shape``, header written and the
+    whole size reserved, so that a disk too small fails now rather than after most of the
+    forward passes (where the file system cannot reserve, the writes still fail cleanly)."""
+    file = open(path, "wb")  # noqa: SIM115 - closed by _extract, or here on failure
+    try:
+        np.lib.format.write_array_header_1_0(file, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                    "fortran_order": False, "shape": shape})
+        file.flush()
+        if hasattr(os, "posix_fallocate"):  # not on macOS
+            try:
+                os.posix_fallocate(file.fileno(), 0, file.tell() + 4 * int(np.prod(shape)))
+            except OSError as e:
+                if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def _feature_width(extractor: keras.Model) -> int:
+    """Numbers per example in the features."""
+    return int(np.prod([d for d in extractor.output_shape[1:] if d is not None]))
 
 
 def _features_dataset(features: np.ndarray, labels: np.ndarray, data: Datasets, role: str,
@@ -227,22 +281,34 @@ def cached_head(model: keras.Model, data: Datasets, directory: str | Path | None
         features = {role: np.load(entry / f"{role}.npy", mmap_mode="r") for role in roles}
     else:
         tmp = None
-        if entry is not None:
-            tmp = entry.with_name(f".{key}.tmp-{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        for role in roles:
-            with Progress(f"backbone features of the {role} split", data.num_examples[role], "example",
-                          verbose) as progress:
-                features[role] = _extract(extractor, data.in_order(role), data.num_examples[role],
-                                          tmp / f"{role}.npy" if tmp else None, progress)
-        if tmp is not None:
-            (tmp / "info.json").write_text(json.dumps(
-                {"key": key, "shapes": {r: list(f.shape) for r, f in features.items()},
-                 "examples": {r: data.num_examples[r] for r in roles}}, indent=2))
-            shutil.rmtree(entry, ignore_errors=True)
-            os.replace(tmp, entry)
-            features = {role: np.load(entry / f"{role}.npy", mmap_mode="r") for role in roles}
+        try:
+            if entry is not None:
+                tmp = entry.with_name(f".{key}.tmp-{os.getpid()}")
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+            for role in roles:
+                with Progress(f"backbone features of the {role} split", data.num_examples[role], "example",
+                              verbose) as progress:
+                    features[role] = _extract(extractor, data.in_order(role), data.num_examples[role],
+                                              tmp / f"{role}.npy" if tmp else None, progress)
+            if tmp is not None:
+                (tmp / "info.json").write_text(json.dumps(
+                    {"key": key, "shapes": {r: list(f.shape) for r, f in features.items()},
+                     "examples": {r: data.num_examples[r] for r in roles}}, indent=2))
+                shutil.rmtree(entry, ignore_errors=True)
+                os.replace(tmp, entry)
+                features = {role: np.load(entry / f"{role}.npy", mmap_mode="r") for role in roles}
+        except BaseException as e:
+            features = {}  # let go of the memory maps before removing their files
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                need = sum(data.num_examples[r] for r in roles) * _feature_width(extractor) * 4 / 1e6
+                raise TfxferError(
+                    f"no space left in {directory} for the cached backbone features (about {need:.1f} MB; "
+                    f"{e.strerror}): free some space, or train without the cache: --no-cache-features"
+                ) from None
+            raise
     datasets = {role: _features_dataset(features[role], data.examples(role).labels, data, role, memory_limit)
                 for role in roles}
     return CachedHead(head, datasets["train"], datasets.get("val"), key, reused,

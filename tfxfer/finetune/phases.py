@@ -13,7 +13,7 @@ import tensorflow as tf
 from tfxfer.data.sources import Datasets
 from tfxfer.errors import TfxferError, TrainingInterrupted
 from tfxfer.finetune import feature_cache
-from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState
+from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState, restore_best
 from tfxfer.finetune.distribution import prepare_model
 from tfxfer.finetune.optimizers import make_optimizer
 from tfxfer.io.progress import Progress, keras_verbose
@@ -41,9 +41,10 @@ def _steps(ds: tf.data.Dataset) -> int | None:
     return n if n > 0 else None
 
 
-def _callbacks(run_dir: Path | None, has_val: bool, patience: int, extra) -> list:
+def _callbacks(run_dir: Path | None, has_val: bool, patience: int, extra, checkpoints: Checkpoints | None) -> list:
     callbacks = list(extra or [])
-    if has_val and patience > 0:
+    # With checkpoints, EpochCheckpoint stops early itself, keeping the best epoch across restarts.
+    if has_val and patience > 0 and checkpoints is None:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
@@ -249,11 +250,15 @@ def fine_tune(
     if settings["fine_tune_epochs"] > 0:
         phases.append(_Phase(2, settings["unfreeze"], settings["fine_tune_epochs"],
                              settings["fine_tune_learning_rate"]))
-    state = (checkpoints.resume(model, head=feature_cache.head_weights) if checkpoints is not None else None)
+    classes, fingerprint = _what_trains(model, data)
+    state = (checkpoints.resume(model, head=feature_cache.head_weights, classes=classes, data=fingerprint)
+             if checkpoints is not None else None)
     run = _Run(model, train, val, data, state or RunState(), checkpoints,
                Path(run_dir) if run_dir is not None else None, FitResult(),
                cache_features, cache_dir, settings["early_stopping_patience"], callbacks, verbose)
     run.result.resumed_from_epoch = state.epochs_done if state is not None else None
+    if classes is not None:  # saved with every checkpoint: a restart checks it resumes the same data
+        run.state.classes, run.state.data = classes, fingerprint or ""
     jit_model = set_jit_compile(model, jit_compile)
     try:
         for phase in phases:
@@ -264,6 +269,13 @@ def fine_tune(
     finally:
         set_jit_compile(model, False)  # exports and predictions run without XLA
     return run.finish()
+
+
+def _what_trains(model: keras.Model, data: Datasets | None) -> tuple[list[str] | None, str | None]:
+    """(class list, data fingerprint) of a Datasets; (None, None) for plain tf.data datasets."""
+    if data is None:
+        return None, None
+    return list(data.class_names), feature_cache.data_fingerprint(data, files=model.task == "image")
 
 
 @dataclass(frozen=True)
@@ -330,8 +342,10 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
     # While only the head changes, checkpoints hold only the head (see Checkpoints.save).
     epoch_end = EpochCheckpoint(run.checkpoints, run.state, phase.number,
                                 run.run_dir / "history.csv" if run.run_dir else None, run.model, run.clock,
-                                head=feature_cache.head_weights(run.model) if cached else None)
-    callbacks = [epoch_end, *_callbacks(run.run_dir, fit.val is not None, run.patience, run.callbacks)]
+                                head=feature_cache.head_weights(run.model) if cached else None,
+                                patience=run.patience if fit.val is not None and run.checkpoints is not None else 0)
+    callbacks = [epoch_end, *_callbacks(run.run_dir, fit.val is not None, run.patience, run.callbacks,
+                                        run.checkpoints)]
     # Epochs of milliseconds (the head on cached features): one bar over the epochs, not
     # Keras' two lines an epoch.
     epoch_bar = cached and run.verbose in (1, 2, True)
@@ -344,8 +358,10 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
         verbose=0 if epoch_bar else run.verbose, shuffle=False,  # the data shuffles itself
         callbacks=callbacks,
     )
-    _log_early_stop(phase, callbacks, last_epoch)
-    run.state.phase_done = True  # after early stopping has put the best weights back
+    _log_early_stop(phase, callbacks, last_epoch, run.state)
+    if run.checkpoints is not None:
+        restore_best(run.checkpoints, run.model, run.state, head=feature_cache.head_weights)
+    run.state.phase_done = True  # after the best weights are back
     if run.checkpoints is not None:
         run.checkpoints.save(run.model, run.state, fit.model.optimizer)
 
@@ -368,14 +384,20 @@ class _EpochBar(keras.callbacks.Callback):
         self.progress.__exit__(None, None, None)
 
 
-def _log_early_stop(phase: _Phase, callbacks: list, last_epoch: int) -> None:
-    """Says when early stopping ended a phase before its last epoch, and which epoch it kept."""
+def _log_early_stop(phase: _Phase, callbacks: list, last_epoch: int, state: RunState) -> None:
+    """Says when early stopping ended a phase before its last epoch, and which epoch it keeps
+    (Keras' EarlyStopping without checkpoints; EpochCheckpoint's count, in ``state``, with them)."""
     stopper = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
-    if stopper is None or not stopper.stopped_epoch:
+    if stopper is not None and stopper.stopped_epoch:
+        stopped, patience, best, loss = stopper.stopped_epoch + 1, stopper.patience, stopper.best_epoch + 1, stopper.best
+    elif stopper is None and state.epochs_done < last_epoch and state.best_loss is not None:
+        stopped, best, loss = state.epochs_done, state.best_epoch, state.best_loss
+        patience = stopped - best
+    else:
         return
     log.info("phase %d stopped early after epoch %d of %d: val loss had not improved for %s; "
-             "kept the weights of epoch %d (val loss %.4f)", phase.number, stopper.stopped_epoch + 1, last_epoch,
-             _count(stopper.patience, "epoch"), stopper.best_epoch + 1, stopper.best)
+             "keeping the weights of epoch %d (val loss %.4f)", phase.number, stopped, last_epoch,
+             _count(patience, "epoch"), best, loss)
 
 
 def _count(n: int, noun: str) -> str:

@@ -1,5 +1,9 @@
 """PNG plots of a run: training curves with the phase boundary, a confusion matrix, and the
-worst-predicted images."""
+worst-predicted images.
+
+Every text is drawn literally: class names are the user's, and matplotlib would otherwise read
+``$...$`` in them as mathtext (``$x^$`` raises, ``$5 to $10`` renders in italics).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,23 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the headless backend
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+_LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 
+@plt.rc_context(_LITERAL_TEXT)
 def plot_training_curves(history: dict, path: Path, phase1_epochs: int | None = None) -> Path:
     """Loss and accuracy by epoch, train and val, with the start of fine-tuning marked."""
+    fig = training_curves_figure(history, phase1_epochs)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+@plt.rc_context(_LITERAL_TEXT)
+def training_curves_figure(history: dict, phase1_epochs: int | None = None):
+    """The figure :func:`plot_training_curves` saves; epochs are whole numbers on the axis."""
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -24,15 +41,15 @@ def plot_training_curves(history: dict, path: Path, phase1_epochs: int | None = 
         if phase1_epochs and phase1_epochs < len(epochs):
             ax.axvline(phase1_epochs + 0.5, color="grey", linestyle=":", label="fine-tuning starts")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
 
 
+@plt.rc_context(_LITERAL_TEXT)
 def plot_confusion_matrix(matrix, class_names: list[str], path: Path, title: str = "confusion matrix") -> Path:
     matrix = np.asarray(matrix)
     size = max(4.0, 0.6 * len(class_names) + 2)
@@ -52,6 +69,7 @@ def plot_confusion_matrix(matrix, class_names: list[str], path: Path, title: str
     return path
 
 
+@plt.rc_context(_LITERAL_TEXT)
 def plot_worst_examples(rows: list[dict], path: Path) -> None:
     """A grid of the worst-predicted images, each titled with its true and predicted class."""
     from PIL import Image

@@ -41,8 +41,18 @@ def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class
         with open(out / "worst_examples.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["input", "true", "predicted", "true_probability"])
             writer.writeheader()
-            writer.writerows(report["worst_examples"])
+            writer.writerows({k: _spreadsheet_safe(v) for k, v in row.items()} for row in report["worst_examples"])
     return report
+
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP "CSV injection"): such texts are written with a leading apostrophe, which spreadsheets
+# read as "this is text" and do not show. report.json keeps the texts as they are.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(value):
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
 
 
 def format_report(report: dict) -> str:

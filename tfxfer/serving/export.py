@@ -12,7 +12,9 @@ import errno
 import json
 import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 import uuid
@@ -22,15 +24,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxfer.data.images import decode_batch
+from tfxfer.config import check_model_name
+from tfxfer.data.class_names import check_class_names
+from tfxfer.data.images import DEFAULT_MAX_PIXELS, decode_batch
 from tfxfer.errors import TfxferError
 from tfxfer.finetune.checkpoints import without_optimizer
+from tfxfer.io.atomic import fsync_path, fsync_tree
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.serving.servable import load_signature, versions
 
 log = logging.getLogger("tfxfer")
 
 _TMP_PREFIX = ".tmp-"
+_TMP_NAME = re.compile(r"\.tmp-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}")
+# A temporary directory untouched this long is a crashed export's, whichever host wrote it:
+# writing one takes minutes.
+_STALE_SECONDS = 24 * 3600
 PARITY_TOLERANCE = 1e-4
 
 
@@ -46,18 +55,77 @@ def ensure_writable_dir(path: str | Path, role: str = "--export-dir") -> Path:
     return path
 
 
+def _temporary_name() -> str:
+    """``.tmp-HOST-PID-RANDOM``: which machine and process writes it, for the clean-up below."""
+    return f"{_TMP_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def check_writable_dir(path: str | Path, role: str = "--export-dir") -> None:
+    """What :func:`ensure_writable_dir` proves, without creating anything: ``path`` is a
+    writable directory, or the nearest folder above it that exists is one."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.absolute().parents) if p.exists()), Path("/"))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        what = "is not a directory" if not existing.is_dir() else "cannot be written"
+        raise TfxferError(f"{role} {path} is not a writable directory ({existing} {what})")
+
+
+_INPUTS = {"image": ["image_bytes"], "text": ["text"]}
+
+
+def check_export_matches(model_dir: str | Path, task: str, class_names: list[str], by_user: bool = False) -> None:
+    """Refuses to add a version to ``model_dir`` whose newest version differs in task, input
+    signature or classes: TF Serving serves the newest version under the same name, so its
+    clients would suddenly get another kind of model. A name given with ``--name`` may take
+    other classes (a retrained model with a class more), never another task or input."""
+    model_dir = Path(model_dir)
+    numbers = versions(model_dir) if model_dir.is_dir() else []
+    if not numbers:
+        return
+    newest = model_dir / str(numbers[-1])
+    try:
+        info = json.loads((newest / "assets" / "tfxfer.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    old_task = info.get("task")
+    old_inputs = info.get("inputs") or _INPUTS.get(old_task)
+    how = ("pass --name with another name to export beside it" if by_user else
+           f"pass --name to export under another name (or --name {model_dir.name} to add a version with other classes)")
+    if old_task and old_task != task:
+        raise TfxferError(f"{newest} is a model for {old_task}, this one is for {task}: {how}")
+    if old_inputs and old_inputs != _INPUTS[task]:
+        raise TfxferError(f"{newest} takes inputs {', '.join(old_inputs)}, this model {', '.join(_INPUTS[task])}: {how}")
+    old_classes = info.get("classes")
+    if old_classes is not None and list(old_classes) != list(class_names) and not by_user:
+        added = [c for c in class_names if c not in old_classes]
+        removed = [c for c in old_classes if c not in class_names]
+        change = "; ".join(part for part in (f"added {', '.join(added)}" if added else "",
+                                             f"removed {', '.join(removed)}" if removed else "") if part)
+        raise TfxferError(f"{newest} has classes {', '.join(old_classes)}, this model {', '.join(class_names)} "
+                          f"({change or 'another order'}): {how}")
+
+
 def _remove_stale_temporaries(model_dir: Path) -> None:
-    """Temporary directories whose writer process is gone (killed mid-export) are removed."""
+    """Removes what killed exports left behind. An export directory may be shared by several
+    machines (NFS, a Kubernetes volume), and a process id means something only on its own
+    host: a temporary directory is removed when this host wrote it and that process is gone,
+    or, whoever wrote it, when nothing touched it for ``_STALE_SECONDS`` (a crash elsewhere)."""
     for tmp in model_dir.glob(f"{_TMP_PREFIX}*"):
-        pid = tmp.name[len(_TMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        writer = _TMP_NAME.fullmatch(tmp.name)
+        try:
+            age = time.time() - tmp.stat().st_mtime
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            continue
+        ours_and_dead = (writer is not None and writer["host"] == socket.gethostname()
+                         and not Path(f"/proc/{writer['pid']}").exists())
+        if ours_and_dead or age > _STALE_SECONDS:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
 class _Servable(tf.Module):
     """Tracks the Keras model (each variable stored once) and the serving function."""
 
-    def __init__(self, model: keras.Model, class_names: list[str], task: str):
+    def __init__(self, model: keras.Model, class_names: list[str], task: str, max_image_pixels: int):
         super().__init__()
         self.model = model
         self.class_names = tf.constant(class_names)
@@ -66,17 +134,23 @@ class _Servable(tf.Module):
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
             def serve(image_bytes):
-                return self._outputs(self.model(decode_batch(image_bytes, size), training=False))
+                return self._outputs(image_bytes, lambda: decode_batch(image_bytes, size, max_image_pixels))
         else:
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
             def serve(text):
-                return self._outputs(self.model(text, training=False))
+                return self._outputs(text, lambda: text)
 
         self.serve = serve
 
-    def _outputs(self, probabilities):
-        probabilities = tf.cast(probabilities, tf.float32)
+    def _outputs(self, inputs, model_inputs):
+        """The outputs for a batch of ``inputs``; an empty batch gets empty outputs without
+        running the model (BatchNorm and the text layers fail on zero rows)."""
+        probabilities = tf.cond(
+            tf.size(inputs) > 0,
+            lambda: tf.cast(self.model(model_inputs(), training=False), tf.float32),
+            lambda: tf.zeros([0, len(self.class_names)], tf.float32),
+        )
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
             "probabilities": probabilities,
@@ -115,14 +189,20 @@ def export_saved_model(
     name: str,
     class_names: list[str] | None = None,
     metadata: dict | None = None,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS,
+    name_given: bool = True,
 ) -> Path:
     """Writes ``export_dir/name/VERSION/`` for TF Serving and returns that path.
 
     The ``serving_default`` signature takes ``image_bytes`` (encoded JPEG/PNG/GIF/BMP of any
     size) for image models or ``text`` for text models, and returns ``probabilities``,
-    ``class_id`` and ``class_name``. ``assets/labels.txt`` lists the classes and
-    ``assets/tfxfer.json`` holds ``metadata`` with the library versions. ``class_names``
-    defaults to the model's own (recorded by ``fine_tune`` from the data it trained on).
+    ``class_id`` and ``class_name``; an image whose header declares more than ``max_image_pixels``
+    pixels fails the request before it is decoded. ``assets/labels.txt`` lists the classes and
+    ``assets/tfxfer.json`` holds ``metadata`` with the library versions. A ``name`` whose
+    newest version is another task or takes other inputs is refused, and other classes too
+    unless ``name_given`` (see :func:`check_export_matches`).
+    ``class_names`` defaults to the model's own (recorded by ``fine_tune`` from the data it
+    trained on).
 
     Example:
 
@@ -139,17 +219,25 @@ def export_saved_model(
     """
     task = model.task
     class_names = _class_names(model, class_names)
+    check_class_names(class_names, "export_saved_model class_names")
+    try:
+        check_model_name(name)
+    except ValueError as e:
+        raise TfxferError(f"model name {e}") from None
+    check_export_matches(Path(export_dir) / name, task, list(class_names), by_user=name_given)
     model_dir = ensure_writable_dir(Path(export_dir) / name)
     _remove_stale_temporaries(model_dir)
-    tmp = model_dir / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = model_dir / _temporary_name()
     staging = Path(tempfile.mkdtemp(prefix="tfxfer-assets-"))
     try:
         labels_file = staging / "labels.txt"
         labels_file.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
         info_file = staging / "tfxfer.json"
-        info_file.write_text(json.dumps({"task": task, "classes": list(class_names), **_versions_info(),
+        limits = {"max_image_pixels": max_image_pixels} if task == "image" else {}
+        info_file.write_text(json.dumps({"task": task, "inputs": _INPUTS[task], "classes": list(class_names),
+                                         **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
-        servable = _Servable(model, list(class_names), task)
+        servable = _Servable(model, list(class_names), task, max_image_pixels)
         servable.labels_asset = tf.saved_model.Asset(str(labels_file))
         servable.info_asset = tf.saved_model.Asset(str(info_file))
         started = time.perf_counter()
@@ -193,6 +281,7 @@ def _check_written(path: Path, model: TransferClassifier, task: str) -> float:
 
 
 def _rename_into_place(tmp: Path, model_dir: Path) -> Path:
+    fsync_tree(tmp)  # on disk before its name is: a power loss never leaves a version of empty files
     for _ in range(100):
         numbers = versions(model_dir)
         target = model_dir / str((numbers[-1] if numbers else 0) + 1)
@@ -206,6 +295,7 @@ def _rename_into_place(tmp: Path, model_dir: Path) -> Path:
             if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 continue
             raise
+        fsync_path(model_dir)
         return target
     raise TfxferError(f"could not claim a new version number under {model_dir}")
 

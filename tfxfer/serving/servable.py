@@ -5,6 +5,7 @@ the ops it needs, and that signature called over many inputs in batches (``predi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfxfer.data.images import IMAGE_EXTENSIONS, image_format
+from tfxfer.data.images import ACCEPTED_FORMATS, IMAGE_EXTENSIONS, image_format
 from tfxfer.errors import TfxferError
 
 
@@ -107,8 +108,12 @@ def serve_in_batches(servable: Servable, fed: list, batch_size: int, names: list
             yield start, servable.signature(**{servable.input_key: tf.constant(batch)})
         except tf.errors.InvalidArgumentError as e:
             if servable.task == "image":
-                raise TfxferError(f"an image in {', '.join(names[start:start + len(batch)])} cannot be decoded "
-                                  f"(JPEG, PNG, GIF or BMP accepted)") from e
+                inputs = ", ".join(names[start:start + len(batch)])
+                too_large = re.search(r"image of \d+ x \d+ pixels is over the limit of [\d,]+ pixels", str(e))
+                if too_large:  # the signature's check of the header (tfxfer.data.images.check_size)
+                    raise TfxferError(f"an image in {inputs} is too large: {too_large[0]} the model was "
+                                      f"exported with (--max-image-pixels)") from None
+                raise TfxferError(f"an image in {inputs} cannot be decoded (JPEG, PNG, GIF or BMP accepted)") from e
             raise
 
 
@@ -129,7 +134,7 @@ def encoded_inputs(servable: Servable, inputs: list[str]) -> list:
             raise TfxferError(f"image file {value} does not exist ({servable.path} is an image model: pass image file paths)")
         content = path.read_bytes()
         if image_format(content[:16]) is None:
-            raise TfxferError(f"{value} is not an image: JPEG, PNG, GIF or BMP accepted ({servable.path} is an image model)")
+            raise TfxferError(f"{value} is not an image: {ACCEPTED_FORMATS} accepted ({servable.path} is an image model)")
         contents.append(content)
     return contents
 
