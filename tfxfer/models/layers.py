@@ -33,8 +33,24 @@ class PixelScaling(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale, "offset": self.offset, "bgr": self.bgr}
 
 
+class _Holder(keras.layers.Layer):
+    """A layer that holds another one in attribute ``HELD`` and saves it inside its own config,
+    so that a ``.keras`` file rebuilds the pair."""
+
+    HELD = ""
+
+    def get_config(self):
+        return {**super().get_config(), self.HELD: keras.saving.serialize_keras_object(getattr(self, self.HELD))}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config[cls.HELD] = keras.saving.deserialize_keras_object(config[cls.HELD])
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="tfxfer")
-class BackboneLayer(keras.layers.Layer):
+class BackboneLayer(_Holder):
     """Holds the backbone in a tfxfer model and decides the mode it runs in.
 
     Image backbones (``inference_mode=True``) run with ``training=False`` in every phase, so
@@ -43,6 +59,8 @@ class BackboneLayer(keras.layers.Layer):
     ``fit`` (docs/keras3_notes.md), a layer whose ``call`` passes the flag itself holds.
     Text backbones run in training mode (dropout on) only while some of them trains.
     """
+
+    HELD = "backbone"
 
     def __init__(self, backbone: keras.layers.Layer, inference_mode: bool = True, always_frozen=(), **kwargs):
         super().__init__(**kwargs)
@@ -62,24 +80,20 @@ class BackboneLayer(keras.layers.Layer):
         return self.backbone(x, training=training)
 
     def get_config(self):
-        return {**super().get_config(), "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "inference_mode": self.inference_mode, "always_frozen": list(self.always_frozen)}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return {**super().get_config(), "inference_mode": self.inference_mode,
+                "always_frozen": list(self.always_frozen)}
 
 
 @keras.saving.register_keras_serializable(package="tfxfer")
-class Tokenizing(keras.layers.Layer):
+class Tokenizing(_Holder):
     """Holds a KerasHub preprocessor (strings -> token ids and masks) inside a text model.
 
     Loading a ``.keras`` file rebuilds the model's graph first and restores the tokenizer's
     vocabulary (an asset) after, so the graph cannot ask the tokenizer what it returns: the
     keys and dtypes of its outputs are recorded here when the model is built.
     """
+
+    HELD = "preprocessor"
 
     def __init__(self, preprocessor: keras.layers.Layer, outputs: dict[str, str], **kwargs):
         super().__init__(**kwargs)
@@ -101,14 +115,7 @@ class Tokenizing(keras.layers.Layer):
         return {key: keras.KerasTensor((texts.shape[0], None), dtype=dtype) for key, dtype in self.outputs.items()}
 
     def get_config(self):
-        return {**super().get_config(), "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
-                "outputs": self.outputs}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
-        return cls(**config)
+        return {**super().get_config(), "outputs": self.outputs}
 
 
 @keras.saving.register_keras_serializable(package="tfxfer")
