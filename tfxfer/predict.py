@@ -54,6 +54,7 @@ def main(argv=None) -> int:
         raise TfxferError("no inputs: pass image paths or texts, or --file FILE")
     start_tensorflow(args.verbose)
     from tfxfer.data.sources import read_inputs_file
+    from tfxfer.reports.report_files import spreadsheet_safe
     from tfxfer.serving.servable import load_servable, predictions, trained_columns
 
     servable = load_servable(args.model)
@@ -65,8 +66,8 @@ def main(argv=None) -> int:
         writer.writerow(_CSV_COLUMNS)
     for row in predictions(servable, inputs, args.batch_size, args.top_k):
         if writer:
-            writer.writerow([row["input"], row["class_name"], row["class_id"], row["probability"],
-                             json.dumps(row["top_k"], ensure_ascii=False)])
+            writer.writerow([spreadsheet_safe(row["input"]), spreadsheet_safe(row["class_name"]), row["class_id"],
+                             row["probability"], json.dumps(row["top_k"], ensure_ascii=False)])
         else:
             print(json.dumps(row, ensure_ascii=False))
         sys.stdout.flush()

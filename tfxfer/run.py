@@ -405,6 +405,8 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     print(format_report(report))
     print(f"val accuracy {metrics['val']['accuracy']:.4f}"
+          + ("" if metrics["test"] else f" on {metrics['val']['examples']} examples that also chose the kept epoch "
+                                         f"(optimistic; --test FILE_OR_FOLDER scores held-out data)")
           + (f", test accuracy {metrics['test']['accuracy']:.4f}" if metrics["test"] else "")
           + f"; trained in {fit.train_seconds:.1f}s")
     return export_path

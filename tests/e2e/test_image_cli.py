@@ -154,7 +154,7 @@ def test_bad_flags_exit_2_with_one_line(case, args, expected, tiny_images, tmp_p
     assert not (tmp_path / "exported").exists() or not any((tmp_path / "exported").rglob("saved_model.pb"))
 
 
-def test_bad_data_and_backbones_exit_2(tiny_images, tmp_path):
+def test_bad_data_and_backbones_exit_2(tiny_images, tiny_preset, tmp_path):
     """Each bad input gets one line naming what is wrong; nothing is exported."""
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -186,6 +186,7 @@ def test_bad_data_and_backbones_exit_2(tiny_images, tmp_path):
         (["--train", str(tiny_images), "--weights", "/nope.weights.h5"], "neither 'imagenet', 'none' nor an existing weights file"),
         (["--train", str(tiny_images), "--fine-tune-epochs", "1", "--unfreeze", "100000"], "--unfreeze 100000 is beyond the backbone's depth"),
         (["--train", str(tiny_images), "--backbone", "kerashub:/no/such/preset"], "does not exist"),
+        (["--train", str(tiny_images), "--backbone", f"kerashub:{tiny_preset}"], "is a text backbone: it cannot read images"),
         (["--train", str(tiny_images), "--backbone", "tfhub:/no/such/model", "--weights", "imagenet"], "does not exist"),
         (["--train", str(tiny_images), "--backbone", "tfhub:/no/such/model"], "--weights 'none' does not apply"),
         (["--train", str(tiny_images), "--export-dir", str(not_a_dir / "sub")], "is not a writable directory"),

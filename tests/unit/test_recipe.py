@@ -139,3 +139,10 @@ def test_time_budget_fits_the_fine_tuning_epochs():
     assert choice.value == 9 and "0.50s" in choice.why and "the recipe wanted 20" in choice.why
     assert fit_epochs(600, 60, 0.5, batches, wanted=4).value == 4  # the recipe's own count fits
     assert fit_epochs(100, 90, 0.5, batches, wanted=4).value == 0  # no time left: the head alone
+
+
+def test_each_reason_names_what_the_task_really_uses():
+    image = decide(Facts("image", 400, 5, True), {})
+    text = decide(Facts("text", 400, 5, True), {})
+    assert "BERT" not in image["batch_size"].why and "BERT" in text["batch_size"].why
+    assert image["learning_rate"].why.startswith("Adam ") and text["learning_rate"].why.startswith("AdamW")

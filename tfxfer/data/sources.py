@@ -532,7 +532,8 @@ def read_inputs_file(spec: str, task: str, column: str) -> list[str]:
     path a line, relative to the file's folder."""
     path = Path(spec)
     if not path.is_file():
-        raise TfxferError(f"--file {spec} does not exist: pass a file with one input a line, or a .csv/.tsv/.jsonl file")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise TfxferError(f"--file {spec} {what}: pass a file with one input a line, or a .csv/.tsv/.jsonl file")
     if task == "text" and path.suffix.lower() in _TEXT_EXTENSIONS:
         inputs = ["" if text is None else str(text).strip() for _, text, _ in _read_rows(path, column, None, "--file")]
     else:

@@ -20,6 +20,7 @@ import csv
 import json
 import logging
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -228,10 +229,14 @@ class Checkpoints:
         """Loads the saved weights (of ``checkpoint``, default the state's last) into ``model``;
         ``head(model)`` lists the variables a head-only checkpoint holds (see :meth:`save`)."""
         saved = self.directory / (checkpoint or state.checkpoint)
-        if (saved / "model.weights.h5").exists():
-            model.load_weights(saved / "model.weights.h5")
-            return
-        model.load_weights(self.directory / _BASE)
+        with warnings.catch_warnings():
+            # Weights files hold no optimizer state (that is optimizer.npz): Keras warns, for a
+            # compiled model, that it skips loading the optimizer's variables. Expected here.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            if (saved / "model.weights.h5").exists():
+                model.load_weights(saved / "model.weights.h5")
+                return
+            model.load_weights(self.directory / _BASE)
         values = np.load(saved / "head.npz")
         for i, variable in enumerate(head(model)):
             variable.assign(values[f"arr_{i}"])

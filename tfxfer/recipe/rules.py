@@ -115,7 +115,8 @@ def _dropout(f: Facts, _) -> Choice:
 
 
 def _batch_size(f: Facts, _) -> Choice:
-    return Choice(32, "per replica; BERT's and Keras' usual batch, fits any machine")
+    usual = "BERT's fine-tuning batch" if f.task == "text" else "the Keras transfer-learning guide's batch"
+    return Choice(32, f"per replica; {usual}, fits any machine")
 
 
 def _epochs(f: Facts, decided: dict) -> Choice:
@@ -130,7 +131,8 @@ def _epochs(f: Facts, decided: dict) -> Choice:
 
 
 def _learning_rate(f: Facts, _) -> Choice:
-    return Choice(1e-3, "Adam's usual rate for a new linear head")
+    optimizer = "AdamW (BERT's optimizer, warm-up then decay)" if f.task == "text" else "Adam"
+    return Choice(1e-3, f"{optimizer} at the usual rate for a new linear head")
 
 
 def _patience(f: Facts, _) -> Choice:

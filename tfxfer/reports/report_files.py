@@ -41,7 +41,7 @@ def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class
         with open(out / "worst_examples.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=["input", "true", "predicted", "true_probability"])
             writer.writeheader()
-            writer.writerows({k: _spreadsheet_safe(v) for k, v in row.items()} for row in report["worst_examples"])
+            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in report["worst_examples"])
     return report
 
 
@@ -51,7 +51,7 @@ def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _spreadsheet_safe(value):
+def spreadsheet_safe(value):
     return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value
 
 

@@ -30,6 +30,10 @@ def _preset(name: str) -> str:
 
 def _load_error(name: str, error: Exception) -> TfxferError:
     first = first_line(error, 120)
+    if "ImageConverter" in str(error):  # a text checkpoint asked for an image model
+        return TfxferError(f"{name} is a text backbone: it cannot read images; for an image folder pass an "
+                           f"image backbone (keras:ResNet50, kerashub:DIR of an image model), for texts a "
+                           f".csv/.tsv/.jsonl file")
     if Path(name).is_dir():
         return TfxferError(f"could not load the KerasHub preset or checkpoint directory {name} ({first})")
     return TfxferError(
