@@ -11,7 +11,7 @@ strategy = tfxfer.select_strategy("auto")
 with strategy.scope():
     model = tfxfer.build_image_classifier("keras:ResNet50", len(data.class_names))
 tfxfer.fine_tune(model, data, epochs=3, fine_tune_epochs=2, unfreeze=30)
-tfxfer.export_saved_model(model, "saved_models", "photos", data.class_names)
+tfxfer.export_saved_model(model, "saved_models", "photos")  # the class names fine_tune recorded on the model
 ```
 """
 
