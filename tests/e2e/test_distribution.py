@@ -230,7 +230,9 @@ def test_launcher_stops_all_workers_when_one_fails(tmp_path):
 
 
 def test_ctrl_c_names_the_last_saved_epoch_and_the_same_command_continues(tiny_images, tmp_path):
-    args = [*FAST, "--train", str(tiny_images), "--epochs", "1", "--fine-tune-epochs", "6", "--unfreeze", "5",
+    # 40 fine-tuning epochs: far more than it runs before the signal, so that a test process
+    # starved of CPU cannot first see the state when the run is already ending.
+    args = [*FAST, "--train", str(tiny_images), "--epochs", "1", "--fine-tune-epochs", "40", "--unfreeze", "5",
             "--batch-size", "4", "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exported")]
     # As in a terminal: a runner that starts the tests in the background (CI) hands its children
     # SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
@@ -239,6 +241,7 @@ def test_ctrl_c_names_the_last_saved_epoch_and_the_same_command_continues(tiny_i
     stopped_at = _wait_for_state(tmp_path / "run", lambda s: s["phase"] == 2 and s["epochs_done"] >= 2, process)
     # Once, as a user presses Ctrl-C; again every 5 s should that one be lost (a CI run once
     # finished training after a single SIGINT, exit 0, cause not found).
+    assert process.poll() is None, "the run ended before it could be interrupted"
     for _ in range(12):
         process.send_signal(signal.SIGINT)
         try:
