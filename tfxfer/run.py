@@ -124,10 +124,14 @@ def _unfinished(run_dir: Path, config: TrainConfig) -> bool:
     return not (run_dir / "metrics.json").exists() and _saved_config(run_dir) == _comparable(config.to_dict())
 
 
+def _already_running(run_dir: Path, pid: int) -> TfxferError:
+    return TfxferError(f"already running in {run_dir} (pid {pid}): wait for it to end, or pass another --output")
+
+
 def _refuse_if_running(run_dir: Path) -> None:
     pid = DirectoryLock(run_dir).held_by()
     if pid is not None:
-        raise TfxferError(f"already running in {run_dir} (pid {pid}): wait for it to end, or pass another --output")
+        raise _already_running(run_dir, pid)
 
 
 def choose_run_dir(config: TrainConfig, chief: bool = True) -> tuple[Path, bool]:
@@ -184,8 +188,7 @@ def claim_run_dir(config: TrainConfig, run_dir: Path, resuming: bool) -> tuple[P
     try:
         lock.acquire()
     except LockHeld as e:
-        raise TfxferError(f"already running in {run_dir} (pid {e.pid}): wait for it to end, "
-                          f"or pass another --output") from None
+        raise _already_running(run_dir, e.pid) from None
     if not resuming and _saved_config(run_dir) is not None and config.output:
         lock.release()  # another process started this --output between the check and now
         raise TfxferError(f"--output {run_dir} was just started by another run: pass another --output")

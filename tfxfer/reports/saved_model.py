@@ -9,11 +9,11 @@ import numpy as np
 
 from tfxfer.data.sources import read_labelled
 from tfxfer.reports.report_files import write_report
-from tfxfer.serving.servable import Servable, load_servable, serve_in_batches, trained_columns
+from tfxfer.serving.servable import Servable, encoded_inputs, load_servable, serve_in_batches, trained_columns
 
 
 def _predict(servable: Servable, inputs: list[str], batch_size: int) -> np.ndarray:
-    fed = inputs if servable.task == "text" else [Path(p).read_bytes() for p in inputs]
+    fed = encoded_inputs(servable, inputs)
     return np.concatenate([out["probabilities"].numpy()
                            for _, out in serve_in_batches(servable, fed, batch_size, inputs)])
 
