@@ -173,7 +173,7 @@ def tfhub_bert(tmp_path_factory, tiny_vocabulary) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def rotten_tomatoes_split(tmp_path_factory) -> dict[str, Path]:
-    """A seeded, stratified subset of Rotten Tomatoes: 1200 train, 500 held-out test rows."""
+    """A seeded, stratified subset of Rotten Tomatoes: 600 train, 400 held-out test rows."""
     from tfxfer.data import demo
 
     with open(demo.rotten_tomatoes_csv(), newline="", encoding="utf-8") as f:
@@ -186,7 +186,7 @@ def rotten_tomatoes_split(tmp_path_factory) -> dict[str, Path]:
     for label_rows in by_label.values():
         rng.shuffle(label_rows)
         share = len(label_rows) / len(rows)
-        n_train, n_test = round(1200 * share), round(500 * share)
+        n_train, n_test = round(600 * share), round(400 * share)
         train += label_rows[:n_train]
         test += label_rows[n_train:n_train + n_test]
     rng.shuffle(train)

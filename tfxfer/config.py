@@ -46,14 +46,16 @@ def _int(minimum: int, maximum: int | None = None):
     return check
 
 
-def _float(low: float, high: float, low_inclusive: bool = False):
+def _float(low: float, high: float, low_inclusive: bool = False, high_inclusive: bool = False):
     def check(value):
         try:
             number = float(str(value))
         except ValueError:
             raise ValueError(f"must be a number, got {value!r}") from None
-        if not (number >= low if low_inclusive else number > low) or not number < high:
-            raise ValueError(f"must be {'>=' if low_inclusive else '>'} {low} and < {high}, got {number}")
+        if (not (number >= low if low_inclusive else number > low)
+                or not (number <= high if high_inclusive else number < high)):
+            raise ValueError(f"must be {'>=' if low_inclusive else '>'} {low} and {'<=' if high_inclusive else '<'} "
+                             f"{high}, got {number}")
         return number
     return check
 
@@ -182,6 +184,9 @@ class TrainConfig:
                                             "the number of replicas", _int(1), shown=_RECIPE)
     learning_rate: float | None = _setting(None, "phase 1 rate", _float(0.0, 10.0), shown=_RECIPE)
     fine_tune_learning_rate: float | None = _setting(None, "phase 2 rate", _float(0.0, 10.0), shown=_RECIPE)
+    layer_decay: float | None = _setting(None, "text: phase 2's rate multiplies by this once per transformer block "
+                                               "downwards from the head (1: one rate for every layer)",
+                                         _float(0.0, 1.0, high_inclusive=True), shown=_RECIPE)
     early_stopping_patience: int | None = _setting(None, "epochs without better val loss before a phase stops and "
                                                          "restores its best weights; 0 never", _int(0), shown=_RECIPE)
     pooling: str | None = _setting(None, "image: avg or max; text: cls, mean or pooled",
@@ -237,6 +242,9 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """A copy with the weights and the model name filled in (the recipe decides the rest)."""
         task = self.task or infer_task(self.train)
+        if task == "image" and self.layer_decay is not None:
+            raise TfxferError("--layer-decay is for text models (it decays the rate per transformer block); "
+                              "leave it out for images")
         return dataclasses.replace(
             self,
             task=task,

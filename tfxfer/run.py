@@ -28,6 +28,7 @@ from tfxfer.finetune.phases import fine_tune
 from tfxfer.finetune.precision import set_mixed_precision
 from tfxfer.io.atomic import rename_durably, temporary_sibling, write_text_atomically
 from tfxfer.io.lock import DirectoryLock, LockHeld
+from tfxfer.io.progress import stdout_logger
 from tfxfer.models.builders import build_image_classifier, build_text_classifier
 from tfxfer.models.freezing import set_trainable
 from tfxfer.recipe import Choice
@@ -39,6 +40,10 @@ from tfxfer.reports.report_files import format_report, write_report
 from tfxfer.serving.export import check_export_matches, check_writable_dir, ensure_writable_dir, export_saved_model
 
 log = logging.getLogger("tfxfer")
+# What a run tells its user (the recipe table, the classes, the scores, where the outputs went):
+# bare lines on stdout through a logger of its own, so that a program calling run() can silence
+# them (logging.getLogger("tfxfer.run").setLevel(logging.WARNING)) or send them elsewhere.
+say = stdout_logger("tfxfer.run").info
 
 FINAL_WEIGHTS = "model.weights.h5"  # a finished run's weights (the exported model's), without optimizer state
 
@@ -67,12 +72,35 @@ def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
     return recipe.decide(facts, user, config.recipe)
 
 
-def _fit_budget(config: TrainConfig, model: keras.Model, datasets, elapsed: float) -> Choice:
-    """The fine-tuning epochs that fit in ``--time-budget``, from one measured step."""
+def _budgeted_epochs(config: TrainConfig, resumed: Path | None, model: keras.Model, datasets,
+                     elapsed: float) -> Choice:
+    """The fine-tuning epochs that fit in ``--time-budget``, from one measured step; a resumed
+    run keeps the epochs its first start measured (its saved config.yaml)."""
+    if resumed is not None:  # the file itself: _saved_config leaves fine_tune_epochs out under a budget
+        saved = yaml.safe_load((resumed / "config.yaml").read_text())
+        return Choice(saved["fine_tune_epochs"], "--time-budget, as measured at the run's first start")
     step = budget.step_seconds(model, datasets.train, config.unfreeze)
     batches = {role: -(-count // max(datasets.batch_size or config.batch_size, 1))
                for role, count in datasets.num_examples.items()}
     return budget.fit_epochs(config.time_budget, elapsed, step, batches, config.fine_tune_epochs)
+
+
+def _decide_and_build(config: TrainConfig, splits, num_classes: int, strategy):
+    """(config with the recipe's values, the recipe's settings, the model, the precision
+    policy): the recipe decides what the user left unset, then the model is built under it."""
+    settings = _recipe(config, splits, num_classes, strategy)
+    config = dataclasses.replace(config, **{name: choice.value for name, choice in settings.items()})
+    policy = set_mixed_precision(config.mixed_precision)
+    with strategy.scope():
+        model = _build(config, num_classes)
+    if config.task == "image" and config.image_size is None:
+        size = model.image_size[0]
+        config = dataclasses.replace(config, image_size=size)
+        settings["image_size"] = Choice(size, settings["image_size"].why + f" ({size} px)")
+    if config.fine_tune_epochs > 0:
+        set_trainable(model, config.unfreeze)  # an --unfreeze beyond the depth fails now, not after phase 1
+        set_trainable(model, "frozen")
+    return config, settings, model, policy
 
 
 def _build(config: TrainConfig, num_classes: int) -> keras.Model:
@@ -210,51 +238,32 @@ def run(config: TrainConfig) -> RunResult:
     strategy = select_strategy(config.strategy, collective_timeout=config.collective_timeout)
     # Files are listed and checked before the (slower) backbone is built.
     splits = None if sources.is_tfds(config.train) else _read_splits(config)
-    # tfds: the class count comes with the dataset's metadata
-    num_classes = len(splits.class_names) if splits else len(sources.tfds_class_names(config.train))
-    replicas = strategy.num_replicas_in_sync
-    settings = _recipe(config, splits, num_classes, strategy)
-    config = dataclasses.replace(config, **{name: choice.value for name, choice in settings.items()})
-    policy = set_mixed_precision(config.mixed_precision)
-    with strategy.scope():
-        model = _build(config, num_classes)
-    if config.task == "image" and config.image_size is None:
-        size = model.image_size[0]
-        config = dataclasses.replace(config, image_size=size)
-        settings["image_size"] = Choice(size, settings["image_size"].why + f" ({size} px)")
-    if config.fine_tune_epochs > 0:
-        set_trainable(model, config.unfreeze)  # an --unfreeze beyond the depth fails now, not after phase 1
-        set_trainable(model, "frozen")
+    class_names = splits.class_names if splits else sources.tfds_class_names(config.train)  # tfds: its metadata
+    config, settings, model, policy = _decide_and_build(config, splits, len(class_names), strategy)
 
     run_dir, resuming = choose_run_dir(config, chief)
     if chief:  # checked now, created only once every input has passed
         check_writable_dir(config.export_dir)
         check_writable_dir(run_dir, "--output")
-        check_export_matches(Path(config.export_dir) / config.name, config.task,
-                             splits.class_names if splits else sources.tfds_class_names(config.train),
-                             by_user=explicit_name)
+        check_export_matches(Path(config.export_dir) / config.name, config.task, class_names, by_user=explicit_name)
     # --batch-size is per replica; the learning rates scale linearly with the replica count
     # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
+    replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
     log.info("strategy %s with %d replica(s) (%s), global batch %d, precision policy %s",
              strategy_name(strategy), replicas, worker_label(), global_batch, policy)
     datasets = _datasets(dataclasses.replace(config, batch_size=global_batch), splits, model)
     for role, files in datasets.skipped.items():
         if files:
-            print(f"{role}: left out {len(files)} unreadable file(s): {', '.join(files[:5])}"
-                  f"{' ...' if len(files) > 5 else ''}")
+            say(f"{role}: left out {len(files)} unreadable file(s): {', '.join(files[:5])}"
+                f"{' ...' if len(files) > 5 else ''}")
     if config.time_budget and not settings["fine_tune_epochs"].by_user and config.fine_tune_epochs > 0:
-        # The saved file itself: _saved_config leaves out fine_tune_epochs under a time budget.
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text()) if resuming else None
-        if saved is not None:  # a resumed run keeps the epochs its first start measured
-            settings["fine_tune_epochs"] = Choice(saved["fine_tune_epochs"], "--time-budget, as measured at the "
-                                                                             "run's first start")
-        else:
-            settings["fine_tune_epochs"] = _fit_budget(config, model, datasets, time.perf_counter() - started)
+        settings["fine_tune_epochs"] = _budgeted_epochs(config, run_dir if resuming else None, model, datasets,
+                                                        time.perf_counter() - started)
         config = dataclasses.replace(config, fine_tune_epochs=settings["fine_tune_epochs"].value)
-    print(recipe.format_table(settings, config.recipe), flush=True)
-    print(f"classes: {', '.join(datasets.class_names)}; examples: "
-          + ", ".join(f"{k} {v}" for k, v in datasets.num_examples.items() if v))
+    say(recipe.format_table(settings, config.recipe))
+    say(f"classes: {', '.join(datasets.class_names)}; examples: "
+        + ", ".join(f"{k} {v}" for k, v in datasets.num_examples.items() if v))
 
     lock = None
     if chief:
@@ -279,10 +288,35 @@ def _train_and_write(config: TrainConfig, settings: dict, run_dir: Path, resumin
             (run_dir / stale).unlink(missing_ok=True)
         config.save(run_dir / "config.yaml")
     if resuming:
-        print(f"continuing the unfinished run in {run_dir}")
-    replicas = strategy.num_replicas_in_sync
-    scale = float(replicas)
+        say(f"continuing the unfinished run in {run_dir}")
     checkpoints = Checkpoints(run_dir / "checkpoints", writer=chief)
+    try:
+        fit, predictions = _fit_and_score(config, model, datasets, strategy, checkpoints, out_dir,
+                                          run_dir / "feature_cache" if chief else None)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    metrics = _metrics(config, settings, datasets, predictions, fit, model, strategy, policy, started)
+    if not chief:
+        say(f"{worker_label()}: done; weights checksum {metrics['weights_checksum']:.6f}, "
+            f"val accuracy {metrics['val']['accuracy']:.4f}")
+        return RunResult(run_dir, None, metrics, model)
+    export_path = _write_outputs(config, run_dir, checkpoints, model, datasets, predictions, fit, metrics,
+                                 explicit_name)
+    if config.time_budget:
+        used = time.perf_counter() - started
+        say(f"time budget {config.time_budget:.0f}s: this run took {used:.0f}s"
+            + (" (over budget)" if used > config.time_budget else ""))
+    say(f"run directory: {run_dir} ({_size(run_dir)})")
+    say(f"exported: {export_path} ({_size(export_path)})")
+    return RunResult(run_dir, export_path, metrics, model)
+
+
+def _fit_and_score(config: TrainConfig, model: keras.Model, datasets, strategy, checkpoints: Checkpoints,
+                   out_dir: Path, cache_dir: Path | None):
+    """fine_tune with the run's settings, then the predictions on val (and test): (FitResult,
+    {role: (labels, predictions)}). A lost peer of a multi-worker run is a WorkerLostError."""
+    scale = float(strategy.num_replicas_in_sync)
     try:
         # With several replicas fine_tune trains on whole global batches; the final scores
         # below cover every validation example.
@@ -291,9 +325,10 @@ def _train_and_write(config: TrainConfig, settings: dict, run_dir: Path, resumin
             unfreeze=config.unfreeze,
             learning_rate=config.learning_rate * scale,  # both rates resolved by the recipe
             fine_tune_learning_rate=config.fine_tune_learning_rate * scale,
-            early_stopping_patience=config.early_stopping_patience, run_dir=out_dir,
+            early_stopping_patience=config.early_stopping_patience, layer_decay=config.layer_decay,
+            run_dir=out_dir,
             checkpoints=checkpoints,
-            cache_features=config.cache_features, cache_dir=run_dir / "feature_cache" if chief else None,
+            cache_features=config.cache_features, cache_dir=cache_dir,
             jit_compile=config.jit_compile,
         )
         final_role = "test" if datasets.test is not None else "val"
@@ -310,23 +345,7 @@ def _train_and_write(config: TrainConfig, settings: dict, run_dir: Path, resumin
             f"{worker_label()} stopped: another worker died or became unreachable ({type(e).__name__}: {first}); "
             f"run every worker's command again to continue from the last saved epoch"
         ) from e
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    metrics = _metrics(config, settings, datasets, predictions, fit, model, strategy, policy, started)
-    if not chief:
-        print(f"{worker_label()}: done; weights checksum {metrics['weights_checksum']:.6f}, "
-              f"val accuracy {metrics['val']['accuracy']:.4f}")
-        return RunResult(run_dir, None, metrics, model)
-    export_path = _write_outputs(config, run_dir, checkpoints, model, datasets, predictions, fit, metrics,
-                                 explicit_name)
-    if config.time_budget:
-        used = time.perf_counter() - started
-        print(f"time budget {config.time_budget:.0f}s: this run took {used:.0f}s"
-              + (" (over budget)" if used > config.time_budget else ""))
-    print(f"run directory: {run_dir} ({_size(run_dir)})")
-    print(f"exported: {export_path} ({_size(export_path)})")
-    return RunResult(run_dir, export_path, metrics, model)
+    return fit, predictions
 
 
 def _size(path: Path) -> str:
@@ -349,6 +368,8 @@ def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, f
         "classes": datasets.class_names,
         "num_examples": datasets.num_examples,
         "epochs": {"phase1": fit.phase1_epochs, "phase2": fit.phase2_epochs},
+        # 1 also when fine-tuning ran but ended worse on val than the head alone (see fine_tune)
+        "weights_from_phase": fit.kept_phase or (2 if fit.phase2_epochs else 1),
         "resumed_from_epoch": fit.resumed_from_epoch,
         "trainable_params": fit.trainable_params,
         "strategy": strategy_name(strategy),
@@ -381,7 +402,7 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
     state = checkpoints.load()
     if state is not None and state.exported and (Path(state.exported) / "saved_model.pb").exists():
         export_path = Path(state.exported)
-        print(f"already exported to {export_path} before the restart: not exported again")
+        say(f"already exported to {export_path} before the restart: not exported again")
     else:
         export_path = export_saved_model(
             model, config.export_dir, config.name, max_image_pixels=config.max_image_pixels,  # the classes: the model's
@@ -406,12 +427,12 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
     shutil.rmtree(run_dir / "feature_cache", ignore_errors=True)  # only a resumed run could use it
     if not config.keep_checkpoints:  # only a restart could use them, and the run is finished
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-    print(format_report(report))
-    print(f"val accuracy {metrics['val']['accuracy']:.4f}"
-          + ("" if metrics["test"] else f" on {metrics['val']['examples']} examples that also chose the kept epoch "
-                                         f"(optimistic; --test FILE_OR_FOLDER scores held-out data)")
-          + (f", test accuracy {metrics['test']['accuracy']:.4f}" if metrics["test"] else "")
-          + f"; trained in {fit.train_seconds:.1f}s")
+    say(format_report(report))
+    say(f"val accuracy {metrics['val']['accuracy']:.4f}"
+        + ("" if metrics["test"] else f" on {metrics['val']['examples']} examples that also chose the kept epoch "
+                                       f"(optimistic; --test FILE_OR_FOLDER scores held-out data)")
+        + (f", test accuracy {metrics['test']['accuracy']:.4f}" if metrics["test"] else "")
+        + f"; trained in {fit.train_seconds:.1f}s")
     return export_path
 
 

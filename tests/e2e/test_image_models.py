@@ -22,6 +22,25 @@ def test_frozen_phase_leaves_the_backbone_untouched(tiny_images):
         np.testing.assert_array_equal(a, v.numpy())
 
 
+def test_fine_tuning_that_ends_worse_on_val_gives_way_to_the_head_alone(tiny_images):
+    """A phase 2 that diverges (an absurd rate) ends with the weights phase 1 ended with:
+    exactly those of the same run without fine-tuning. (With early_stopping_patience 0 each
+    phase keeps its last weights: tests/e2e/test_backbone_kinds.py sees phase 2's.)"""
+    def train(**phase2):
+        keras.utils.set_random_seed(3)
+        model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+        data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25)
+        result = tfxfer.fine_tune(model, data, epochs=3, learning_rate=1e-2, early_stopping_patience=5,
+                                  unfreeze="all", verbose=0, **phase2)
+        return model, result
+
+    head_alone, _ = train(fine_tune_epochs=0)
+    diverged, result = train(fine_tune_epochs=1, fine_tune_learning_rate=50.0)
+    assert result.phase2_epochs == 1 and result.kept_phase == 1
+    for a, b in zip(head_alone.weights, diverged.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_resnet50_random_and_from_a_weights_file(tmp_path):
     source = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
     weights_file = tmp_path / "resnet50.weights.h5"

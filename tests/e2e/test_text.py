@@ -307,7 +307,7 @@ def test_minilm_with_no_tuning_flags_beats_tfidf_and_random_weights(rotten_tomat
     # The same recipe on the same architecture from random weights: what pretraining is worth.
     random_weights = _train_minilm(rotten_tomatoes_split, tmp_path, "random", "--weights", "none",
                                    "--fine-tune-epochs", "2")["test"]["accuracy"]
-    print(f"\nRotten Tomatoes held-out accuracy (1200 train / 500 test): MiniLM with no tuning flags "
+    print(f"\nRotten Tomatoes held-out accuracy (600 train / 400 test): MiniLM with no tuning flags "
           f"{pretrained:.3f}, same architecture from random weights {random_weights:.3f}, TF-IDF + logistic "
           f"regression {baseline:.3f}; {time.perf_counter() - started:.0f}s")
     assert pretrained >= baseline + 0.05

@@ -18,6 +18,7 @@ REQUIRED = {"backbone": "keras:ResNet50", "train": "photos/"}
     ("unfreeze", "-2", "--unfreeze must be 'all' or a number of top layers >= 0"),
     ("time_budget", "soon", "--time-budget must be a duration such as 10m"),
     ("mixed_precision", "maybe", "--mixed-precision must be true or false"),
+    ("layer_decay", 1.5, "--layer-decay must be > 0.0 and <= 1.0, got 1.5"),
 ])
 def test_bad_values_are_refused_from_python_too(key, value, message):
     with pytest.raises(TfxferError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -31,6 +32,13 @@ def test_values_are_normalised_and_required_fields_checked():
         TrainConfig(train="photos/")
     with pytest.raises(TfxferError, match="nothing would train"):
         TrainConfig(**REQUIRED, epochs=0, fine_tune_epochs=0)
+    assert TrainConfig(**REQUIRED, layer_decay="1").layer_decay == 1.0
+
+
+def test_a_text_only_setting_given_for_images_is_refused(tmp_path):
+    (tmp_path / "cats").mkdir()
+    with pytest.raises(TfxferError, match="--layer-decay is for text models"):
+        TrainConfig(backbone="keras:ResNet50", train=str(tmp_path), layer_decay=0.8).resolved()
 
 
 def test_help_states_each_default_once():

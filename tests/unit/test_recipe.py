@@ -88,6 +88,27 @@ def test_mixed_precision_where_the_hardware_has_bfloat16():
     assert decide(_text(bf16=None), {})["mixed_precision"].value is False
 
 
+def test_depthwise_image_backbones_stay_float32_on_a_cpu():
+    def precision(architecture, gpu=False):
+        facts = Facts("image", 400, 5, True, bf16="AMX", gpu=gpu, architecture=architecture)
+        return decide(facts, {})["mixed_precision"]
+
+    assert precision("efficientnet_lite0").value is False and "depthwise" in precision("efficientnet_lite0").why
+    assert precision("MobileNetV3Small").value is False
+    assert precision("ResNet50").value is True and precision(None).value is True
+    assert precision("efficientnet_lite0", gpu=True).value is True
+
+
+def test_architecture_from_the_uri_or_the_checkpoint_config(tmp_path):
+    from tfxfer.recipe.facts import architecture
+
+    (tmp_path / "config.json").write_text('{"architecture": "efficientnet_lite0"}')
+    assert architecture(f"kerashub:{tmp_path}") == "efficientnet_lite0"
+    assert architecture("keras:MobileNetV3Small") == "MobileNetV3Small"
+    assert architecture("kerashub:resnet_50_imagenet") == "resnet_50_imagenet"
+    assert architecture("tfhub:https://tfhub.dev/google/imagenet/x/5") is None
+
+
 def test_what_the_user_set_wins_and_is_marked():
     decided = decide(_text(token_lengths=np.full(10, 20)), {"sequence_length": 64, "epochs": 2})
     assert decided["sequence_length"].value == 64 and decided["sequence_length"].by_user

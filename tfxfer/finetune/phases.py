@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class FitResult:
     resumed_from_epoch: int | None = None
     trainable_params: dict[str, int] = field(default_factory=dict)
     cached_features: dict | None = None  # key, reused, seconds; None when phase 1 ran the backbone
+    kept_phase: int | None = None  # whose weights the model ends with: 1 when fine-tuning did not beat the head
 
 
 def _steps(ds: tf.data.Dataset) -> int | None:
@@ -161,8 +163,10 @@ def _cached_phase(model: keras.Model, data: Datasets | None, val, cache_features
 
 def phase_settings(model: keras.Model, train: tf.data.Dataset, data: Datasets | None, cache_features: bool,
                    **given) -> dict:
-    """``given`` (the six phase settings of :func:`fine_tune`), each one left ``None`` decided
-    by the recipe as the CLI decides it, in the same order."""
+    """``given`` (the phase settings of :func:`fine_tune`), each one left ``None`` decided
+    by the recipe as the CLI decides it, in the same order. ``layer_decay`` is text's only."""
+    if model.task != "text":
+        given.pop("layer_decay", None)
     if all(value is not None for value in given.values()):
         return given
     replicas = model.distribute_strategy.num_replicas_in_sync
@@ -192,6 +196,7 @@ def fine_tune(
     learning_rate: float | None = None,
     fine_tune_learning_rate: float | None = None,
     early_stopping_patience: int | None = None,
+    layer_decay: float | None = None,
     cache_features: bool = True,
     cache_dir: str | Path | None = None,
     jit_compile: bool = False,
@@ -215,8 +220,10 @@ def fine_tune(
             linear decay; images: Adam), for the batches ``train`` holds.
         early_stopping_patience: epochs without a better val loss before a phase stops and
             its best weights come back (0: never stop early).
+        layer_decay: text, phase 2: the rate multiplies by this once per transformer block
+            downwards from the head (ELECTRA's layer-wise decay; 1: one rate everywhere).
 
-        Each of these six left ``None`` is decided by the recipe (tfxfer.recipe) from the
+        Each of these seven left ``None`` is decided by the recipe (tfxfer.recipe) from the
         task, the data's size and the replica count, exactly as ``python -m tfxfer.train``
         decides it, and logged with its reason.
         cache_features: in phase 1, run the frozen backbone once and train the head on its
@@ -245,11 +252,11 @@ def fine_tune(
     settings = phase_settings(
         model, train, data, cache_features, epochs=epochs, fine_tune_epochs=fine_tune_epochs, unfreeze=unfreeze,
         learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
-        early_stopping_patience=early_stopping_patience)
+        early_stopping_patience=early_stopping_patience, layer_decay=layer_decay)
     phases = [_Phase(1, "frozen", settings["epochs"], settings["learning_rate"])]
     if settings["fine_tune_epochs"] > 0:
         phases.append(_Phase(2, settings["unfreeze"], settings["fine_tune_epochs"],
-                             settings["fine_tune_learning_rate"]))
+                             settings["fine_tune_learning_rate"], settings.get("layer_decay") or 1.0))
     classes, fingerprint = _what_trains(model, data)
     state = (checkpoints.resume(model, head=feature_cache.head_weights, classes=classes, data=fingerprint)
              if checkpoints is not None else None)
@@ -263,7 +270,8 @@ def fine_tune(
     try:
         for phase in phases:
             if phase.epochs > 0 and not run.state.finished(phase.number):
-                _train_phase(run, phase, jit_model)
+                head_only = _HeadOnly.before(run) if phase.number == 2 else None
+                _train_phase(run, phase, jit_model, head_only)
     except KeyboardInterrupt as e:
         raise TrainingInterrupted(run.state.epochs_done, checkpoints is not None) from e
     finally:
@@ -284,6 +292,7 @@ class _Phase:
     unfreeze: str | int  # "frozen": the head alone
     epochs: int
     learning_rate: float
+    layer_decay: float = 1.0  # text, phase 2: ELECTRA's layer-wise rate decay
 
 
 @dataclass
@@ -326,8 +335,42 @@ class _Run:
         return result
 
 
-def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
-    """Trains ``phase`` from where ``run.state`` stands (its start, or a restart's last epoch)."""
+@dataclass
+class _HeadOnly:
+    """The model as phase 1 left it (the pretrained backbone and the trained head) and phase
+    1's best val loss: fine-tuning that ends worse on val than this gives way to it (LP-FT
+    should never end below its LP)."""
+
+    weights: list
+    val_loss: float
+
+    @classmethod
+    def before(cls, run: _Run) -> _HeadOnly | None:
+        """Taken at phase 2's start; None without val, with ``early_stopping_patience`` 0 (each
+        phase keeps its last weights), or when phase 2 already ran some epochs in an earlier
+        process (the model no longer holds phase 1's weights)."""
+        history = run.state.history
+        losses = [loss for loss, phase in zip(history.get("val_loss", []), history.get("phase", []), strict=False)
+                  if phase == 1]
+        if run.val is None or not run.patience or not losses or 2 in history.get("phase", []):
+            return None
+        return cls(run.model.get_weights(), min(losses))
+
+    def keep_if_better(self, run: _Run) -> None:
+        history = run.state.history
+        losses = [loss for loss, phase in zip(history.get("val_loss", []), history.get("phase", []), strict=False)
+                  if phase == 2]
+        best = min((loss for loss in losses if not math.isnan(loss)), default=math.inf)  # NaN: diverged
+        if losses and best >= self.val_loss:
+            run.model.set_weights(self.weights)
+            run.result.kept_phase = 1
+            log.info("fine-tuning did not beat the head alone on val loss (best %.4f against %.4f): keeping the "
+                     "weights phase 1 ended with", best, self.val_loss)
+
+
+def _train_phase(run: _Run, phase: _Phase, jit_model: bool, head_only: _HeadOnly | None = None) -> None:
+    """Trains ``phase`` from where ``run.state`` stands (its start, or a restart's last epoch);
+    a phase 2 that ends worse on val than ``head_only`` gives way to it."""
     resuming = run.state.begin(phase.number)
     trainable = run.result.trainable_params[f"phase{phase.number}"] = set_trainable(run.model, phase.unfreeze)
     left = run.state.phase_start + phase.epochs - run.state.epochs_done
@@ -336,7 +379,7 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
              phase.unfreeze, trainable, phase.learning_rate)
     fit, cached = _what_to_fit(run, phase, jit_model)
     total_steps = run.steps * phase.epochs if run.steps else None
-    fit.compile(lambda: make_optimizer(run.task, phase.learning_rate, total_steps))
+    fit.compile(lambda: make_optimizer(run.task, phase.learning_rate, total_steps, phase.layer_decay, run.model))
     if resuming and not run.checkpoints.restore_optimizer(fit.model, run.state):
         log.warning("optimizer state not restored; phase %d goes on with a fresh optimizer", phase.number)
     # While only the head changes, checkpoints hold only the head (see Checkpoints.save).
@@ -361,6 +404,8 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool) -> None:
     _log_early_stop(phase, callbacks, last_epoch, run.state)
     if run.checkpoints is not None:
         restore_best(run.checkpoints, run.model, run.state, head=feature_cache.head_weights)
+    if head_only is not None:
+        head_only.keep_if_better(run)
     run.state.phase_done = True  # after the best weights are back
     if run.checkpoints is not None:
         run.checkpoints.save(run.model, run.state, fit.model.optimizer)

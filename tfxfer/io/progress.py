@@ -42,6 +42,34 @@ def keras_verbose(verbose):
     return 1 if redraws_in_place() else 2
 
 
+class _CurrentStdout(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time (a notebook's, a test's capture)."""
+
+    terminator = "\n"
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ sets it; the property always reads sys.stdout
+        pass
+
+
+def stdout_logger(name: str) -> logging.Logger:
+    """A logger whose INFO messages are printed as they are, on stdout, and flushed: what a
+    command tells its user, which the program that called it can still silence or redirect
+    with the logging module (its level, its handlers)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(h, _CurrentStdout) for h in logger.handlers):
+        handler = _CurrentStdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # not a second time through the root logger's "INFO tfxfer:" format
+    return logger
+
+
 def _plural(count: int, unit: str) -> str:
     return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
 

@@ -11,6 +11,7 @@ import keras
 
 from tfxfer.errors import TfxferError
 from tfxfer.models.backbones import load_image_backbone, load_text_backbone
+from tfxfer.models.backbones.tfhub import SavedModelLayer
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.freezing import set_trainable
 from tfxfer.models.heads import TEXT_POOLING, classification_head, pool_image_features, pool_text_features
@@ -131,11 +132,10 @@ def build_text_classifier(
     resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
     inputs = keras.Input(shape=(), dtype="string", name="text")
     preprocessor = resolved.preprocessor
-    if resolved.family != "tfhub_bert":  # a SavedModel preprocessor reloads with its vocabulary
+    if not isinstance(preprocessor, SavedModelLayer):  # a SavedModel reloads with its vocabulary
         preprocessor = Tokenizing.around(preprocessor, inputs)
     encoded = preprocessor(inputs)
-    mask_key = "input_mask" if resolved.family == "tfhub_bert" else "padding_mask"
-    encoded = TrimToLongest(mask_key, name="trim_padding")(encoded)
+    encoded = TrimToLongest(resolved.mask_key, name="trim_padding")(encoded)
     # The pooler gets no gradient when the head reads the token vectors: keep it frozen in
     # every phase rather than train nothing (and warn) under --unfreeze all.
     pooler = [w.path for w in resolved.model.weights if _is_pooler(w.path)] if pooling != "pooled" else []
@@ -152,12 +152,12 @@ def _is_pooler(path: str) -> bool:
 
 def _encode(resolved, holder, encoded):
     """(sequence output, pooled output or None, padding mask) for either backbone kind."""
-    if resolved.family == "tfhub_bert":
+    if isinstance(resolved.model, SavedModelLayer):  # TF Hub BERT: int32 inputs, a dict of outputs
         outputs = holder(encoded)
-        return outputs["sequence_output"], outputs.get("pooled_output"), encoded["input_mask"]
+        return outputs["sequence_output"], outputs.get("pooled_output"), encoded[resolved.mask_key]
     # KerasHub preprocessors emit a bool padding mask; the backbones take integers.
     inputs = {k: keras.ops.cast(v, "int32") for k, v in encoded.items()}
     outputs = holder(inputs)
     if isinstance(outputs, dict):
-        return outputs["sequence_output"], outputs.get("pooled_output"), encoded["padding_mask"]
-    return outputs, None, encoded["padding_mask"]
+        return outputs["sequence_output"], outputs.get("pooled_output"), encoded[resolved.mask_key]
+    return outputs, None, encoded[resolved.mask_key]

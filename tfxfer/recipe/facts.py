@@ -20,14 +20,37 @@ def gather(task: str, backbone: str, train_inputs: list[str], num_classes: int, 
            replicas: int = 1, preprocessor: str | None = None, examples: int | None = None) -> Facts:
     """Facts about one run's training data (``train_inputs``: texts or image paths; empty for
     streamed data, whose size is ``examples``), backbone and hardware."""
+    import tensorflow as tf
+
     facts = dict(task=task, examples=len(train_inputs) if examples is None else examples, classes=num_classes,
-                 cached=cached, bf16=fast_bfloat16(), replicas=replicas)
+                 cached=cached, bf16=fast_bfloat16(), replicas=replicas,
+                 gpu=bool(tf.config.list_physical_devices("GPU")), architecture=architecture(backbone))
     if task == "text" and preprocessor is None and train_inputs:
         directory = _local_kerashub_dir(backbone)
         facts.update(token_lengths=token_lengths(backbone, train_inputs),
                      max_length=max_sequence_length(directory) if directory else None,
                      checkpoint_pooling=checkpoint_pooling(directory) if directory else None)
     return Facts(**facts)
+
+
+def architecture(backbone: str) -> str | None:
+    """The backbone's architecture as its URI or its checkpoint's config.json names it
+    (``keras:MobileNetV3Small``: MobileNetV3Small; a timm checkpoint: ``architecture``; a
+    KerasHub preset directory: its registered class), without loading it; None if unknown."""
+    from tfxfer.models.backbones import split_uri
+
+    scheme, name = split_uri(backbone)
+    if scheme == "keras":
+        return name
+    directory = _local_kerashub_dir(backbone)
+    if directory is None:
+        return name if scheme == "kerashub" else None  # a preset's name names its architecture
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    found = config.get("architecture") or config.get("registered_name") or config.get("class_name")
+    return str(found) if found else None
 
 
 def _local_kerashub_dir(backbone: str) -> Path | None:

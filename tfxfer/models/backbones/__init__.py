@@ -27,6 +27,7 @@ class Backbone:
             expects; for text, a layer mapping strings to ``model``'s inputs.
         image_size: the input size for image backbones, else None.
         family: a short name of the architecture family, recorded with the model.
+        mask_key: for text, the preprocessor's output that is 1 on tokens and 0 on padding.
     """
 
     uri: str
@@ -34,6 +35,7 @@ class Backbone:
     preprocessor: keras.layers.Layer | None
     image_size: tuple[int, int] | None = None
     family: str = ""
+    mask_key: str = "padding_mask"
 
 
 def split_uri(uri: str) -> tuple[str, str]:

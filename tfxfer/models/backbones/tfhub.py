@@ -189,4 +189,5 @@ def load_tfhub_text(uri: str, handle: str, weights: str, sequence_length: int, p
         raise TfxferError(f"--weights {weights!r} does not apply to {uri}: a SavedModel brings its own weights")
     encoder = SavedModelLayer(resolve_handle(handle), name="tfhub_encoder")
     tokenizer = SavedModelLayer(resolve_handle(preprocessor[len("tfhub:"):]), trainable=False, name="tfhub_preprocessor")
-    return Backbone(uri=uri, model=encoder, preprocessor=tokenizer, family="tfhub_bert")
+    return Backbone(uri=uri, model=encoder, preprocessor=tokenizer, family="tfhub_bert",
+                    mask_key="input_mask")
