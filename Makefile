@@ -21,7 +21,7 @@ quickstart: install
 
 test: install-test data deps-check
 	$(PYTHON) -m ruff check tfxfer tests benchmarks
-	$(PYTHON) -m pytest -q --durations=10
+	$(PYTHON) -m pytest -q --durations=30
 
 test-fast: install-test
 	$(PYTHON) -m pytest -q tests/unit

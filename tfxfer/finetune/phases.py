@@ -337,35 +337,52 @@ class _Run:
 
 @dataclass
 class _HeadOnly:
-    """The model as phase 1 left it (the pretrained backbone and the trained head) and phase
-    1's best val loss: fine-tuning that ends worse on val than this gives way to it (LP-FT
-    should never end below its LP)."""
+    """The model as phase 1 left it (the pretrained backbone and the trained head) and its val
+    loss and accuracy at phase 1's best epoch: a fine-tuning phase worse on both at its own
+    best epoch gives way to it (LP-FT should never end below its LP). Both, because a few
+    dozen val examples make either alone noisy."""
 
     weights: list
     val_loss: float
+    val_accuracy: float | None
 
     @classmethod
     def before(cls, run: _Run) -> _HeadOnly | None:
         """Taken at phase 2's start; None without val, with ``early_stopping_patience`` 0 (each
         phase keeps its last weights), or when phase 2 already ran some epochs in an earlier
         process (the model no longer holds phase 1's weights)."""
-        history = run.state.history
-        losses = [loss for loss, phase in zip(history.get("val_loss", []), history.get("phase", []), strict=False)
-                  if phase == 1]
-        if run.val is None or not run.patience or not losses or 2 in history.get("phase", []):
+        best = _best_epoch(run.state.history, 1)
+        if run.val is None or not run.patience or best is None or 2 in run.state.history.get("phase", []):
             return None
-        return cls(run.model.get_weights(), min(losses))
+        return cls(run.model.get_weights(), *best)
 
     def keep_if_better(self, run: _Run) -> None:
-        history = run.state.history
-        losses = [loss for loss, phase in zip(history.get("val_loss", []), history.get("phase", []), strict=False)
-                  if phase == 2]
-        best = min((loss for loss in losses if not math.isnan(loss)), default=math.inf)  # NaN: diverged
-        if losses and best >= self.val_loss:
+        best = _best_epoch(run.state.history, 2)
+        if best is None:
+            return
+        loss, accuracy = best
+        worse_accuracy = accuracy is None or self.val_accuracy is None or accuracy <= self.val_accuracy
+        if not loss < self.val_loss and worse_accuracy:  # NaN (diverged) is worse too
             run.model.set_weights(self.weights)
             run.result.kept_phase = 1
-            log.info("fine-tuning did not beat the head alone on val loss (best %.4f against %.4f): keeping the "
-                     "weights phase 1 ended with", best, self.val_loss)
+            log.info("fine-tuning did not beat the head alone on val (its best epoch: loss %.4f, accuracy %s; the "
+                     "head's: loss %.4f, accuracy %s): keeping the weights phase 1 ended with",
+                     loss, _maybe(accuracy), self.val_loss, _maybe(self.val_accuracy))
+
+
+def _best_epoch(history: dict, phase: int) -> tuple[float, float | None] | None:
+    """(val loss, val accuracy) of ``phase``'s epoch with the lowest val loss (NaN counts as
+    the worst); None when the phase has no val loss."""
+    rows = [(loss, accuracy) for loss, accuracy, p in zip(history.get("val_loss", []),
+                                                         history.get("val_accuracy", [None] * len(history.get("phase", []))),
+                                                         history.get("phase", []), strict=False) if p == phase]
+    if not rows:
+        return None
+    return min(rows, key=lambda row: math.inf if math.isnan(row[0]) else row[0])
+
+
+def _maybe(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _train_phase(run: _Run, phase: _Phase, jit_model: bool, head_only: _HeadOnly | None = None) -> None:

@@ -68,6 +68,9 @@ class BackboneLayer(_Holder):
         self.inference_mode = inference_mode
         # Weights (by path) that stay frozen in every phase, e.g. a pooler the head does not read.
         self.always_frozen = tuple(always_frozen)
+        for weight in backbone.weights:  # also in a model loaded from a .keras file
+            if weight.path in self.always_frozen:
+                weight.trainable = False
         self.jit_compile = False  # XLA for this part only (a text model's strings cannot compile)
 
     def call(self, x, training=None):
