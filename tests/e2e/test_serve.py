@@ -24,34 +24,12 @@ import numpy as np
 import pytest
 
 import tfxfer
-from tests.conftest import REPO, error_line, run_cli, write_image
-
-IMAGE_CLASSES = ["cat", "dog", "fox"]
-TEXT_CLASSES = ["neg", "pos"]
-
-
-def _image_model(bias=(0.0, 0.0, 0.0)):
-    """An untrained MobileNetV3Small; its head's bias sets the probabilities (a fresh head's are
-    uniform), so that two versions answer differently."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
-    model.trainable_weights[-1].assign(np.asarray(bias, np.float32))  # the frozen backbone leaves the head's
-    return model
+from tests.conftest import IMAGE_CLASSES, REPO, TEXT_CLASSES, error_line, run_cli, small_image_model, write_image
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory, tiny_preset) -> Path:
-    """``photos`` (image) and ``reviews`` (text), the names the README's examples use."""
-    root = tmp_path_factory.mktemp("served")
-    tfxfer.export_saved_model(_image_model(), root, "photos", IMAGE_CLASSES)
-    import keras
-
-    keras.utils.set_random_seed(0)
-    text_model = tfxfer.build_text_classifier(f"kerashub:{tiny_preset}", 2, sequence_length=16)
-    tfxfer.export_saved_model(text_model, root, "reviews", TEXT_CLASSES)
-    return root
+def export_dir(small_exports) -> Path:
+    return small_exports
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +244,7 @@ def test_a_version_exported_while_serving_is_served_without_a_restart(server, ex
     body = {"instances": [{"b64": base64.b64encode(images["cat.jpg"]).decode()}]}
     first = server.ok("/v1/models/photos:predict", body)["predictions"][0]["probabilities"]
     (export_dir / "photos" / "3" / "variables").mkdir(parents=True)  # a copy under way: no saved_model.pb yet
-    assert tfxfer.export_saved_model(_image_model((0.0, 1.0, 2.0)), export_dir, "photos", IMAGE_CLASSES).name == "4"
+    assert tfxfer.export_saved_model(small_image_model((0.0, 1.0, 2.0)), export_dir, "photos", IMAGE_CLASSES).name == "4"
     deadline = time.time() + 120
     while server.ok("/v1/models/photos")["model_version_status"][0]["state"] != "AVAILABLE" or \
             server.ok("/v1/models/photos")["model_version_status"][0]["version"] != "4":

@@ -27,7 +27,7 @@ STAGES = [
     ("run", ["tfxfer.run"]),
     ("cli", ["tfxfer.cli"]),
     ("commands", ["tfxfer.train", "tfxfer.predict", "tfxfer.evaluate", "tfxfer.launch", "tfxfer.quickstart",
-                  "tfxfer.serve"]),
+                  "tfxfer.serve", "tfxfer.export_litert"]),
 ]
 COMMANDS = dict(STAGES)["commands"]
 
