@@ -13,9 +13,10 @@ the head learned): EfficientNet-Lite0 (``../shared/assets``, ImageNet weights) a
 ``photos``, MiniLM-L6 (the quickstart's checkpoint) with 128 tokens for ``reviews``. Each
 request holds one example: a 224 x 224 JPEG, or a 20-word review. For every run it records the
 throughput, the p50/p95/p99 latency and the failures locust saw, and the server's resident
-memory before and after the run (growth over the run would be a leak). The in-process ceiling
-calls the ``serving_default`` signature in a fresh process: batches of ``--max-batch-size``
-examples for throughput, single examples for latency. The server, locust and the ceiling share
+memory every 2 s (from 10 s in, when the model has seen every batch size, to the end: growth
+there would be a leak), and the CPU-seconds the server, locust and all other processes used. The in-process ceiling
+calls the ``serving_default`` signature in a fresh process: the best throughput of batches of
+1, 8 and ``--max-batch-size`` examples, and the latency of single examples. The server, locust and the ceiling share
 the machine's cores one after the other, never at the same time; locust itself takes CPU from
 the server while it runs (on 2 cores, a real cost: its share is in the table).
 """
@@ -28,6 +29,7 @@ import csv
 import io
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -93,6 +95,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _busy_seconds() -> float:
+    """CPU-seconds every process on the machine has used (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _start_server(exports: Path, port: int, extra: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -112,30 +127,43 @@ def _start_server(exports: Path, port: int, extra: list[str], log: Path) -> subp
             time.sleep(0.5)
 
 
-def _locust(port: int, model: str, body: Path, users: int, seconds: int, prefix: Path) -> dict:
+def _locust(port: int, model: str, body: Path, users: int, seconds: int, prefix: Path, server_pid: int) -> dict:
+    """One locust run; besides locust's figures, the server's resident memory sampled every 2 s
+    and the CPU-seconds the server, locust and every other process used meanwhile."""
     env = {**os.environ, "TFXFER_LOAD_PATH": f"/v1/models/{model}:predict", "TFXFER_LOAD_BODY": str(body)}
     started = time.time()
+    busy, children, server_cpu = _busy_seconds(), _children_cpu(), _cpu_seconds(server_pid)
     process = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(REPO / "benchmarks" / "serve_locustfile.py"), "--headless",
          "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", f"http://127.0.0.1:{port}",
          "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    memory = []  # (seconds since the start, server RSS MB)
+    while process.poll() is None:
+        memory.append((time.time() - started, _rss_mb(server_pid)))
+        time.sleep(2)
     _, stderr = process.communicate(timeout=seconds + 120)
+    locust_cpu = _children_cpu() - children
+    server_cpu = _cpu_seconds(server_pid) - server_cpu
+    others = _busy_seconds() - busy - locust_cpu - server_cpu
+    warm = next((rss for t, rss in memory if t >= 10), memory[0][1])
     with open(f"{prefix}_stats.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
     return {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
             "rps": float(row["Requests/s"]), "p50": float(row["50%"]), "p95": float(row["95%"]),
-            "p99": float(row["99%"]), "wall": time.time() - started,
-            "locust_exit": process.returncode, "locust_stderr": stderr[-500:]}
+            "p99": float(row["99%"]), "wall": time.time() - started, "locust_exit": process.returncode,
+            "rss_warm": warm, "rss_end": memory[-1][1], "rss_max": max(rss for _, rss in memory),
+            "server_cpu": server_cpu, "locust_cpu": locust_cpu, "other_cpu": others}
 
 
-def _ceiling(exports: Path, model: str, batch: int, seconds: float) -> dict:
-    """The signature called in a fresh process: batches of ``batch`` for ``seconds``, then single
-    examples for ``seconds``."""
+def _ceiling(exports: Path, model: str, batches: list[int], seconds: float) -> dict:
+    """The signature called in a fresh process, nothing else in between: examples/s for each
+    batch size in ``batches`` (``seconds`` each; the best is the ceiling), then the latency of
+    single examples for ``seconds``."""
     script = r"""
 import base64, json, sys, time
 import numpy as np, tensorflow as tf
-path, body, batch, seconds = sys.argv[1], json.load(open(sys.argv[2])), int(sys.argv[3]), float(sys.argv[4])
+path, body, batches, seconds = sys.argv[1], json.load(open(sys.argv[2])), json.loads(sys.argv[3]), float(sys.argv[4])
 task = json.load(open(path + "/assets/tfxfer.json"))["task"]
 if task == "text":
     import tensorflow_text  # noqa: F401
@@ -143,25 +171,32 @@ serve = tf.saved_model.load(path).signatures["serving_default"]
 value = body["instances"][0]
 value = base64.b64decode(value["b64"]) if isinstance(value, dict) else value.encode()
 key = "text" if task == "text" else "image_bytes"
-serve(**{key: tf.constant([value] * batch)})
-done, start = 0, time.perf_counter()
-while time.perf_counter() - start < seconds:
-    serve(**{key: tf.constant([value] * batch)})["probabilities"].numpy()
-    done += batch
-throughput = done / (time.perf_counter() - start)
+throughput = {}
+for batch in batches:
+    serve(**{key: tf.constant([value] * batch)})
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        serve(**{key: tf.constant([value] * batch)})["probabilities"].numpy()
+        done += batch
+    throughput[batch] = done / (time.perf_counter() - start)
 latencies, start = [], time.perf_counter()
 while time.perf_counter() - start < seconds:
     t = time.perf_counter()
     serve(**{key: tf.constant([value])})["probabilities"].numpy()
     latencies.append((time.perf_counter() - t) * 1000)
-print(json.dumps({"rps": throughput, "p50": float(np.percentile(latencies, 50)),
-                  "p95": float(np.percentile(latencies, 95)), "p99": float(np.percentile(latencies, 99))}))
+best = max(throughput, key=throughput.get)
+print(json.dumps({"rps": throughput[best], "batch": best, "throughput": throughput,
+                  "p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
+                  "p99": float(np.percentile(latencies, 99))}))
 """
     body = exports.parent / f"{model}_body.json"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", script, str(exports / model / "1"), str(body), str(batch),
+    busy, children = _busy_seconds(), _children_cpu()
+    result = subprocess.run([sys.executable, "-c", script, str(exports / model / "1"), str(body), json.dumps(batches),
                              str(seconds)], capture_output=True, text=True, check=True, env=env)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    stats["other_cpu"] = _busy_seconds() - busy - (_children_cpu() - children)
+    return stats
 
 
 def main(argv=None) -> int:
@@ -183,19 +218,17 @@ def main(argv=None) -> int:
         server = _start_server(exports, port, extra, root / f"server_{label.split()[1]}.log")
         try:
             for model in ("photos", "reviews"):
-                rss_before, cpu_before = _rss_mb(server.pid), _cpu_seconds(server.pid)
                 stats = _locust(port, model, bodies[model], args.users, args.seconds,
-                                root / f"locust_{model}_{label.split()[1]}")
-                stats["rss_before"], stats["rss_after"] = rss_before, _rss_mb(server.pid)
-                stats["server_cpu"] = _cpu_seconds(server.pid) - cpu_before
+                                root / f"locust_{model}_{label.split()[1]}", server.pid)
                 rows.append((model, f"tfxfer.serve, {label}", stats))
                 print(model, label, json.dumps(stats), flush=True)
         finally:
             server.terminate()
             server.wait(60)
     for model in ("photos", "reviews"):
-        stats = _ceiling(exports, model, args.max_batch_size, min(args.seconds, 30))
-        rows.append((model, f"in-process signature (batches of {args.max_batch_size}; latency: 1 example)", stats))
+        stats = _ceiling(exports, model, sorted({1, 8, args.max_batch_size}), min(args.seconds, 30) / 2)
+        rows.append((model, f"in-process signature (throughput: batches of {stats['batch']}, the best of "
+                            f"{', '.join(map(str, stats['throughput']))}; latency: 1 example)", stats))
         print(model, "ceiling", json.dumps(stats), flush=True)
     table = _table(rows, args)
     print(table)
@@ -206,13 +239,17 @@ def main(argv=None) -> int:
 
 def _table(rows, args) -> str:
     lines = [f"{args.users} concurrent clients (locust, headless, no wait between requests), {args.seconds} s a run, "
-             f"one example a request; {os.cpu_count()} CPU cores shared by server and locust.", "",
-             "| model | how | requests/s | p50 ms | p95 ms | p99 ms | requests | errors | server RSS MB before -> after |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+             f"one example a request; {os.cpu_count()} CPU cores shared by the server and locust "
+             f"(and by any other process: its CPU-seconds are in the last column).", "",
+             "| model | how | requests/s | p50 ms | p95 ms | p99 ms | requests | errors | server RSS MB at 10 s -> "
+             "end (max) | CPU-s: server, locust, other processes |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for model, how, s in rows:
-        memory = f"{s['rss_before']:.0f} -> {s['rss_after']:.0f}" if "rss_before" in s else ""
+        memory = f"{s['rss_warm']:.0f} -> {s['rss_end']:.0f} ({s['rss_max']:.0f})" if "rss_warm" in s else ""
+        cpu = (f"{s['server_cpu']:.0f}, {s['locust_cpu']:.0f}, {s['other_cpu']:.0f}" if "server_cpu" in s
+               else f"-, -, {s['other_cpu']:.0f}")
         lines.append(f"| {model} | {how} | {s['rps']:.1f} | {s['p50']:.0f} | {s['p95']:.0f} | {s['p99']:.0f} | "
-                     f"{s.get('requests', '')} | {s.get('failures', '')} | {memory} |")
+                     f"{s.get('requests', '')} | {s.get('failures', '')} | {memory} | {cpu} |")
     return "\n".join(lines) + "\n"
 
 
