@@ -124,11 +124,16 @@ class ExportDirServer:
         """TF Serving's routes and error bodies on KServe's application (the module-level FastAPI
         app its RESTServer serves), ahead of KServe's own routes for the same paths."""
         app = engine.app
-        predict, status, meta = self._predict, self._status, self._metadata
-        for prefix in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
-            app.add_api_route(prefix + ":predict", predict, methods=["POST"], response_model=None)
-            app.add_api_route(prefix + "/metadata", meta, methods=["GET"], response_model=None)
-            app.add_api_route(prefix, status, methods=["GET"], response_model=None)
+        # One handler a path: a handler with an optional ``version`` argument would also take it
+        # from the query string on the paths without /versions/N.
+        for path, handler, method in (
+                ("/v1/models/{name}:predict", self._predict_served, "POST"),
+                ("/v1/models/{name}/versions/{version}:predict", self._predict, "POST"),
+                ("/v1/models/{name}/metadata", self._metadata_served, "GET"),
+                ("/v1/models/{name}/versions/{version}/metadata", self._metadata, "GET"),
+                ("/v1/models/{name}", self._status_all, "GET"),
+                ("/v1/models/{name}/versions/{version}", self._status, "GET")):
+            app.add_api_route(path, handler, methods=[method], response_model=None)
         app.add_middleware(_BodyLimit, limit=self.options.max_request_bytes)
         rest.create_application()
         app.add_exception_handler(BadRequest, _error_response(400))
@@ -143,7 +148,16 @@ class ExportDirServer:
                            f"{', '.join(sorted(self.models)) or 'none yet'})")
         return model
 
-    async def _predict(self, name: str, request: Request, version: str | None = None) -> JSONResponse:
+    async def _predict_served(self, name: str, request: Request) -> JSONResponse:
+        return await self._predict(name, request, None)
+
+    async def _metadata_served(self, name: str) -> JSONResponse:
+        return await self._metadata(name, None)
+
+    async def _status_all(self, name: str) -> JSONResponse:
+        return await self._status(name, None)
+
+    async def _predict(self, name: str, request: Request, version: str | None) -> JSONResponse:
         model = self._model(name)
         served = model.version(_version_number(version))
         body = parse_predict_body(await request.body(), served.input_key, served.servable.task)
@@ -151,7 +165,7 @@ class ExportDirServer:
         response, _ = await model(call, headers=dict(request.headers))
         return JSONResponse(response)
 
-    async def _status(self, name: str, version: str | None = None) -> JSONResponse:
+    async def _status(self, name: str, version: str | None) -> JSONResponse:
         states = self._model(name).states
         if version is not None:
             number = _version_number(version)
@@ -161,7 +175,7 @@ class ExportDirServer:
             states = {number: states[number]}
         return JSONResponse(version_status(states))
 
-    async def _metadata(self, name: str, version: str | None = None) -> JSONResponse:
+    async def _metadata(self, name: str, version: str | None) -> JSONResponse:
         served = self._model(name).version(_version_number(version))
         return JSONResponse(metadata(name, served.number, served.signature))
 
