@@ -57,6 +57,43 @@ def write_image(path: Path, size=(40, 30), mode="RGB", seed=0, fmt=None, color=N
     return path
 
 
+IMAGE_CLASSES = ["cat", "dog", "fox"]
+TEXT_CLASSES = ["neg", "pos"]
+
+
+def small_image_model(bias=(0.5, 0.0, -0.5)):
+    """An untrained MobileNetV3Small at 32 px; its head's bias sets how the probabilities lean
+    (a fresh head's are uniform), so that two versions answer differently."""
+    import keras
+
+    import tfxfer
+
+    keras.utils.set_random_seed(0)
+    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    model.trainable_weights[-1].assign(np.asarray(bias, np.float32))  # the frozen backbone leaves the head's
+    return model
+
+
+@pytest.fixture(scope="session")
+def small_exports(tmp_path_factory, tiny_preset) -> Path:
+    """An export directory as python -m tfxfer.train leaves it, with the names the README's
+    serving examples use: ``photos/1`` (the image model above, with the training settings a
+    rebuild reads) and ``reviews/1`` (a 2-layer BERT with its tokenizer). Tests may add
+    versions; version 1 stays as it is."""
+    import keras
+
+    import tfxfer
+
+    root = tmp_path_factory.mktemp("exports")
+    settings = {"backbone": "keras:MobileNetV3Small", "image_size": 32, "pooling": "avg", "dropout": 0.2,
+                "weights": "none", "mixed_precision": False}
+    tfxfer.export_saved_model(small_image_model(), root, "photos", IMAGE_CLASSES, metadata={"config": settings})
+    keras.utils.set_random_seed(0)
+    text_model = tfxfer.build_text_classifier(f"kerashub:{tiny_preset}", 2, sequence_length=16)
+    tfxfer.export_saved_model(text_model, root, "reviews", TEXT_CLASSES)
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_images(tmp_path_factory) -> Path:
     """3 classes x 8 images, each class a distinct colour, in mixed formats and sizes."""

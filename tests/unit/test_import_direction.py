@@ -26,7 +26,8 @@ STAGES = [
     ("reports", ["tfxfer.reports"]),
     ("run", ["tfxfer.run"]),
     ("cli", ["tfxfer.cli"]),
-    ("commands", ["tfxfer.train", "tfxfer.predict", "tfxfer.evaluate", "tfxfer.launch", "tfxfer.quickstart"]),
+    ("commands", ["tfxfer.train", "tfxfer.predict", "tfxfer.evaluate", "tfxfer.launch", "tfxfer.quickstart",
+                  "tfxfer.serve", "tfxfer.export_litert"]),
 ]
 COMMANDS = dict(STAGES)["commands"]
 
