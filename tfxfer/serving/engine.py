@@ -12,6 +12,8 @@ arguments for its own.
 import sys
 from importlib.metadata import version
 
+from tfxfer.errors import TfxferError
+
 _argv, sys.argv = sys.argv, sys.argv[:1]
 try:
     from kserve import Model
@@ -23,6 +25,9 @@ try:
     from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
     from kserve.protocol.model_repository_extension import ModelRepositoryExtension
     from kserve.protocol.rest.server import RESTServer
+except ImportError as e:
+    raise TfxferError(f"python -m tfxfer.serve needs KServe's model server ({e.name} is not installed): "
+                      f"pip install 'tfxfer[serve]' (from a checkout: pip install -e '.[serve]')") from None
 finally:
     sys.argv = _argv
 

@@ -126,7 +126,11 @@ def convert(saved_model: Path, variant: str, path: Path, calibration: np.ndarray
 
 def run_tflite(path: Path, pixels: np.ndarray) -> np.ndarray:
     """Probabilities from a ``.tflite`` file under LiteRT's interpreter, one image at a time."""
-    from ai_edge_litert.interpreter import Interpreter
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise TfxferError("python -m tfxfer.export_litert runs the variants with LiteRT (ai-edge-litert is not "
+                          "installed): pip install 'tfxfer[serve]' (from a checkout: pip install -e '.[serve]')") from None
 
     interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
