@@ -175,9 +175,10 @@ class TrainConfig:
                                          _duration)
     # Left None, each of these is decided by the recipe, which says why at the start of the run.
     epochs: int | None = _setting(None, "phase 1 epochs: the head on the frozen backbone; exactly N when given",
-                                  _int(0), shown=_RECIPE + ": up to 100 on cached features, stopping early")
+                                  _int(0), shown=_RECIPE + ": images up to 100 on cached features, stopping "
+                                                           "early; text 3 before fine-tuning")
     fine_tune_epochs: int | None = _setting(None, "phase 2 epochs with the backbone unfrozen; 0 skips phase 2",
-                                            _int(0), shown=_RECIPE + ": enough for 300 steps, 1 to 10")
+                                            _int(0), shown=_RECIPE + ": text 300 steps, at most 10 epochs; images 60 steps, 2 to 5 epochs")
     unfreeze: str | None = _setting(None, "phase 2: 'all' or the number of top backbone blocks", _unfreeze,
                                     shown=_RECIPE)
     batch_size: int | None = _setting(None, "examples per step per replica; learning rates scale linearly with "

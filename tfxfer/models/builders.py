@@ -45,7 +45,7 @@ def build_image_classifier(
     num_classes: int,
     pooling: str = "avg",
     dropout: float = 0.2,
-    image_size: tuple[int, int] | None = None,
+    image_size: tuple[int, int] | int | None = None,
     weights: str = "imagenet",
     class_names: list[str] | None = None,
 ) -> TransferClassifier:
@@ -57,7 +57,8 @@ def build_image_classifier(
         num_classes: number of classes (>= 2).
         pooling: "avg" or "max" over the backbone's feature map.
         dropout: dropout rate before the classifier.
-        image_size: (height, width); default: the family's native size.
+        image_size: (height, width), or one number for a square; default: the family's
+            native size.
         weights: "imagenet" (pretrained), "none" (random) or a local weights file (``keras:``).
         class_names: the classes in output order, if known now (``fine_tune`` records the
             data's otherwise).
@@ -76,6 +77,8 @@ def build_image_classifier(
     ```
     """
     _check_head_args(num_classes, dropout)
+    if isinstance(image_size, int):  # --image-size is one number: a square
+        image_size = (image_size, image_size)
     resolved = load_image_backbone(backbone, weights, image_size)
     inputs = keras.Input(shape=(*resolved.image_size, 3), dtype="float32", name="images")
     x = resolved.preprocessor(inputs)

@@ -24,7 +24,8 @@ def _preset(name: str) -> str:
             )
         return str(path.resolve())
     if name.startswith(("/", ".", "~")):
-        raise TfxferError(f"backbone directory {name} does not exist")
+        raise TfxferError(f"backbone directory {name} does not exist: pass kerashub:PRESET (a KerasHub preset "
+                          f"name, downloaded on first use) or kerashub:DIR (a local preset or Hugging Face checkpoint)")
     return name
 
 
