@@ -171,8 +171,11 @@ def uninterrupted(tiny_images, tmp_path_factory) -> dict:
     return json.loads((root / "run" / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize("phase", [1, 2])
-def test_kill_9_then_the_same_command_resumes(phase, tiny_images, tmp_path, uninterrupted):
+def test_kill_9_then_the_same_command_resumes(tiny_images, tmp_path, uninterrupted):
+    """Killed while fine-tuning (phase 2, whole-model checkpoints). A kill while the head trains
+    resumes from the head's own checkpoint: tests/e2e/test_feature_cache.py restores and resumes
+    that one, and test_runs.py kills a run there."""
+    phase = 2
     args = _resume_args(tiny_images, tmp_path)
     process = _train_process(args)
     killed_at = _wait_for_state(tmp_path / "run", lambda s: s["phase"] == phase and s["epochs_done"] >= s["phase_start"] + 1

