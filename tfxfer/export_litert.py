@@ -55,13 +55,13 @@ def main(argv=None) -> int:
         for flag, value in (("--train", train), ("--test", test)):
             if not value:
                 raise TfxferError(f"{path} does not record its {flag[2:]} images: pass {flag} FOLDER")
-        calibration = read_labelled(train, classes, "image")
+        calibration = read_labelled(train, classes, "image", role="training")
         if len(calibration) > args.calibration_images:
             keep, _ = stratified_split(calibration.labels, 1 - args.calibration_images / len(calibration), 0)
             calibration_paths = [calibration.inputs[i] for i in keep]
         else:
             calibration_paths = list(calibration.inputs)
-        held_out = read_labelled(test, classes, "image")
+        held_out = read_labelled(test, classes, "image", role="held-out")
         test_paths, test_labels = list(held_out.inputs), list(held_out.labels)
     else:
         calibration_paths, test_paths, test_labels = [], [], []

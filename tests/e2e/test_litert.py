@@ -30,6 +30,8 @@ def colour_folder(tmp_path_factory):
 
 
 def test_image_variants_run_under_litert_within_tolerance(small_exports, colour_folder, tmp_path, capsys):
+    from ai_edge_litert.interpreter import Interpreter
+
     out = tmp_path / "litert"
     assert main([str(small_exports / "photos" / "1"), "--train", str(colour_folder), "--test", str(colour_folder),
                  "--calibration-images", "12", "--output", str(out)]) == 0
@@ -41,6 +43,12 @@ def test_image_variants_run_under_litert_within_tolerance(small_exports, colour_
     assert sizes["int8"] < sizes["float16"] < sizes["float32"]
     for name, variant in metadata["variants"].items():
         assert (out / variant["file"]).stat().st_size == variant["bytes"]
+        # The names README and metadata.json give a device: pixels in, probabilities out.
+        signatures = Interpreter(model_path=str(out / variant["file"])).get_signature_list()
+        assert signatures == {metadata["signature"]: {"inputs": [metadata["input"]["name"]],
+                                                      "outputs": [metadata["output"]["name"]]}}
+        assert (metadata["signature"], metadata["input"]["name"], metadata["output"]["name"]) == (
+            "serving_default", "pixels", "probabilities")
         assert variant["max_difference_from_keras_float32"] <= TOLERANCE[name], (name, variant)
         assert name in printed
     # float32: the SavedModel's numbers (it computes in float32 too); the others are scored beside it.

@@ -178,7 +178,7 @@ BAD_BODIES = [
     ("photos", {"instances": [{"b64": base64.b64encode(_png_declaring(20000, 20000)).decode()}]},
      "image of 20000 x 20000 pixels is over the limit of 89,478,485 pixels"),
     ("photos", {"instances": [{"b64": base64.b64encode(_png_declaring(20, 20) + b"junk" * 9).decode()}]},
-     "cannot be decoded"),
+     "example 0 of the request: the image cannot be decoded (a truncated or corrupt file?)"),
     ("reviews", {"instances": ["fine"], "inputs": ["fine"]}, "exactly one of"),
     ("reviews", {"instances": [{"txt": "typo"}]}, "this model's one input is 'text'"),
     ("reviews", {"instances": [42]}, "JSON number"),
@@ -198,6 +198,9 @@ def test_bad_bodies_are_400_with_a_message_and_the_server_stays_up(server):
                                          ("/v1/models/reviews:classify", 405, "no such route")):
         status, answer = server.call(path, {"instances": ["fine"]})
         assert status == status_wanted and message in answer["error"], (path, answer)
+    for path in ("/v1/models/reviews:predict", "/v1/models/reviews/versions/1:predict"):  # curl without -d
+        status, answer = server.call(path)
+        assert status == 405 and "takes POST with a JSON body" in answer["error"], (path, answer)
     assert server.process.poll() is None
     assert server.ok("/v1/models/reviews:predict", {"instances": ["still up"]})["predictions"]
 

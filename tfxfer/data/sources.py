@@ -603,13 +603,13 @@ def read_text_splits(
 
 
 def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: str = "text",
-                  label_column: str = "label") -> Examples:
+                  label_column: str = "label", role: str = "data") -> Examples:
     """One labelled set to score a trained model on (an image folder or a text file); a
-    label outside ``class_names`` is an error naming it."""
+    label outside ``class_names`` is an error naming it. ``role`` names the set in messages."""
     if task == "image":
-        examples, _, _unreadable = _image_examples(spec, "data", class_names)
+        examples, _, _unreadable = _image_examples(spec, role, class_names)
         return examples
-    return _text_examples(spec, "data", text_column, label_column, class_names)[0]
+    return _text_examples(spec, role, text_column, label_column, class_names)[0]
 
 
 def _text_pipeline(examples: Examples, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:

@@ -37,6 +37,8 @@ from tfxfer.serving.servable import Servable, load_servable
 log = logging.getLogger("tfxfer")
 
 VARIANTS = ("float32", "float16", "int8")
+# The names each .tflite file's signature gives a device (metadata.json says them too).
+SIGNATURE, INPUT, OUTPUT = "serving_default", "pixels", "probabilities"
 
 
 def blocking_ops(path: Path) -> tuple[list[str], list[str]]:
@@ -101,7 +103,7 @@ def pixels_saved_model(model, directory: Path) -> None:
     height, width = model.image_size
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serve", lambda pixels: model(pixels, training=False),
+    archive.add_endpoint("serve", lambda pixels: {OUTPUT: model(pixels, training=False)},
                          input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32, name="pixels")])
     archive.write_out(str(directory), verbose=False)
 
@@ -132,18 +134,16 @@ def run_tflite(path: Path, pixels: np.ndarray) -> np.ndarray:
         raise TfxferError("python -m tfxfer.export_litert runs the variants with LiteRT (ai-edge-litert is not "
                           "installed): pip install 'tfxfer[serve]' (from a checkout: pip install -e '.[serve]')") from None
 
-    interpreter = Interpreter(model_path=str(path))
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    with _stderr_quiet():  # LiteRT's C++ notes ("Created TensorFlow Lite XNNPACK delegate")
+        runner = Interpreter(model_path=str(path)).get_signature_runner(SIGNATURE)  # by the names a device uses
+    source = runner.get_input_details()[INPUT]
     scale, zero_point = source["quantization"]
     out = []
     for image in pixels:
         x = image[None]
         if source["dtype"] != np.float32:
             x = np.clip(np.round(x / scale + zero_point), 0, 255).astype(source["dtype"])
-        interpreter.set_tensor(source["index"], x)
-        interpreter.invoke()
-        out.append(interpreter.get_tensor(target["index"])[0].astype(np.float32))
+        out.append(runner(**{INPUT: x})[OUTPUT][0].astype(np.float32))
     return np.stack(out)
 
 
@@ -166,7 +166,10 @@ def export_litert(saved_model: str | Path, output: Path, calibration_paths: list
     servable = load_servable(saved_model)
     if servable.task != "image":
         tokenizer, others = blocking_ops(servable.path)
-        more = f"; {len(others)} more op types fail for their type, e.g. {', '.join(others[:3])}" if others else ""
+        why = ("bfloat16, from mixed-precision training, which LiteRT's kernels lack"
+               if servable.trained_with.get("mixed_precision") else "their data types")
+        more = (f"; {len(others)} more op types are refused for {why}, e.g. {', '.join(others[:3])}"
+                if others else "")
         raise TfxferError(f"{servable.path} is a text model: LiteRT's built-in ops cannot run its tokenizer, "
                           f"which needs {', '.join(tokenizer) or 'ops the converter did not name'} (the converter's "
                           f"report{more}); only image models convert")
@@ -194,18 +197,20 @@ def export_litert(saved_model: str | Path, output: Path, calibration_paths: list
         for name in VARIANTS:
             started = time.perf_counter()
             path = output / f"model_{name}.tflite"
-            convert(Path(staging), name, path, calibration if name == "int8" else None)
+            with _stderr_quiet():  # the converter's C++ notes; a failure's report is in its exception
+                convert(Path(staging), name, path, calibration if name == "int8" else None)
             variants[name] = {"file": path.name, "bytes": path.stat().st_size,
                               **_scores(run_tflite(path, test_pixels), labels, saved, keras_float32)}
             log.info("%s: %s in %.0f s", name, path, time.perf_counter() - started)
     metadata = {
         "source": str(servable.path),
         "labels": servable.class_names,
-        "input": {"name": "pixels", "shape": [1, *size, 3], "color": "RGB",
+        "signature": SIGNATURE,
+        "input": {"name": INPUT, "shape": [1, *size, 3], "color": "RGB",
                   "dtype": {"float32": "float32", "float16": "float32", "int8": "uint8"},
                   "range": "[0, 255]: the picture resized to the shape (bilinear, antialiased) and nothing more; "
                            "the model normalises it itself"},
-        "output": {"name": "probabilities", "shape": [1, len(servable.class_names)], "dtype": "float32"},
+        "output": {"name": OUTPUT, "shape": [1, len(servable.class_names)], "dtype": "float32"},
         "held_out": {"images": len(test_paths), "saved_model_accuracy": float(np.mean(saved.argmax(-1) == labels)),
                      "saved_model_bytes": sum(f.stat().st_size for f in servable.path.rglob("*") if f.is_file()),
                      "saved_model_mixed_precision": bool(servable.trained_with.get("mixed_precision"))},

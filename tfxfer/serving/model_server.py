@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,10 +109,13 @@ class ExportDirServer:
 
         rest = engine.RESTServer(engine.FASTAPI_APP_IMPORT_STRING, self.dataplane,
                                  engine.ModelRepositoryExtension(model_registry=self.registry), sock.getsockname()[1])
-        self._add_routes(rest)
-        if not self.options.verbose:  # one line a request (uvicorn) and its timings (KServe)
-            for name in ("uvicorn.access", "kserve.trace"):
+        if not self.options.verbose:  # one line a request (uvicorn), its timings and KServe's start-up notes
+            for name in ("uvicorn.access", "kserve.trace", "kserve"):
                 logging.getLogger(name).setLevel(logging.WARNING)
+            # KServe's v2 routes answer with FastAPI's ORJSONResponse, deprecated in FastAPI 0.13x:
+            # KServe's to change, said on the first request.
+            warnings.filterwarnings("ignore", message=".*ORJSONResponse is deprecated")
+        self._add_routes(rest)
         server = uvicorn.Server(rest.config)
         poller = asyncio.create_task(self._poll())
         try:
@@ -129,6 +133,9 @@ class ExportDirServer:
         for path, handler, method in (
                 ("/v1/models/{name}:predict", self._predict_served, "POST"),
                 ("/v1/models/{name}/versions/{version}:predict", self._predict, "POST"),
+                # Ahead of the status routes, which would take NAME:predict for a model's name.
+                ("/v1/models/{name}:predict", _predict_by_get, "GET"),
+                ("/v1/models/{name}/versions/{version}:predict", _predict_by_get, "GET"),
                 ("/v1/models/{name}/metadata", self._metadata_served, "GET"),
                 ("/v1/models/{name}/versions/{version}/metadata", self._metadata, "GET"),
                 ("/v1/models/{name}", self._status_all, "GET"),
@@ -226,6 +233,12 @@ def _error_response(status: int):
         return JSONResponse({"error": str(error)}, status_code=status)
 
     return handler
+
+
+async def _predict_by_get(request: Request) -> JSONResponse:
+    """A predict URL fetched with GET (curl without -d): 405, saying what the route takes."""
+    return JSONResponse({"error": f"{request.url.path} takes POST with a JSON body, e.g. curl -d "
+                                  "'{\"instances\": [...]}' URL (got GET)"}, status_code=405, headers={"Allow": "POST"})
 
 
 async def _http_error(request, error: HTTPException) -> JSONResponse:

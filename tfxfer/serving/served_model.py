@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from prometheus_client import Histogram
 
+from tfxfer.data.images import ACCEPTED_FORMATS
 from tfxfer.errors import first_line
 from tfxfer.serving import engine
 from tfxfer.serving.batching import Batcher, BatcherClosed, Outputs
@@ -75,12 +76,11 @@ class LoadedVersion:
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
     def _call_alone(self, values: list) -> Outputs:
-        """One request's values; when they fail, the message names the first example that does."""
+        """One request's values; when they fail, the message names the first example that does
+        (its index in the request's rows or columns, as the body's own checks name it)."""
         try:
             return self._call(values)
         except BadRequest:
-            if len(values) == 1:
-                raise
             for i, value in enumerate(values):
                 try:
                     self._call([value])
@@ -93,7 +93,7 @@ class LoadedVersion:
         if too_large:  # the signature's check of the header (tfxfer.data.images.check_size)
             return f"{too_large[0]} this model was exported with (--max-image-pixels)"
         if self.servable.task == "image":
-            return f"an image cannot be decoded ({first_line(error)}): JPEG, PNG, GIF or BMP accepted"
+            return f"the image cannot be decoded (a truncated or corrupt file?): {ACCEPTED_FORMATS} accepted"
         return f"the model cannot read the input ({first_line(error)})"
 
 
