@@ -52,9 +52,9 @@ LAYER_DECAY_WHY = ("one rate for every block: ELECTRA's layer-wise decay of 0.8 
 # against 4.3, MobileNetV3Small 1.8 against 0.8); ResNet50's dense convolutions gain (6.4 against 7.6).
 DEPTHWISE_ARCHITECTURES = ("efficientnet", "mobilenet")
 TEXT_COVERAGE = 0.99        # share of the training texts the sequence length covers untruncated
-# Classes this many times apart in size get balanced class weights. On TREC (ABBR 15x rarer than
-# ENTY) balanced weights raised balanced accuracy (benchmarks/RESULTS.md); within 5x, unweighted
-# cross-entropy already learns the small classes and weighting costs accuracy on the large ones.
+# Classes this many times apart in size get balanced class weights: on trec500 (ABBR 14.5x rarer
+# than ENTY) they raised held-out balanced accuracy from 0.864 to 0.894 (ABBR recall 0.625 to 0.812)
+# at the same accuracy, two seeds (benchmarks/RESULTS.md). The threshold itself was not swept.
 IMBALANCE_RATIO = 5.0
 
 
@@ -139,7 +139,8 @@ def _class_weight(f: Facts, _) -> Choice:
     if ratio >= IMBALANCE_RATIO:
         return Choice("balanced", f"your largest class has {ratio:.1f}x the training examples of your smallest "
                                   f"({max(counts):,} against {min(counts):,}; >= {IMBALANCE_RATIO:g}x): each class "
-                                  f"weighs n / (classes x its count) in the loss, so the small ones are not ignored")
+                                  f"weighs n / (classes x its count) in the loss (trec500: balanced accuracy 0.894 "
+                                  f"against 0.864 unweighted, same accuracy; benchmarks/RESULTS.md)")
     return Choice("none", f"your classes are within {IMBALANCE_RATIO:g}x of each other in size (largest "
                           f"{max(counts):,}, smallest {min(counts):,}): every example weighs the same")
 
