@@ -9,6 +9,7 @@ left ``None`` are decided by the recipe (tfxfer.recipe), which says why at the s
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 import re
@@ -91,6 +92,17 @@ def parse_unfreeze(value) -> str | int:
     return "frozen" if n == 0 else n
 
 
+def _class_weight(value):
+    """balanced | none | an existing file; the file's names are checked once the classes are known."""
+    text = str(value).strip()
+    if text.lower() in ("balanced", "none"):
+        return text.lower()
+    if Path(text).is_file():
+        return text
+    raise ValueError(f"must be balanced, none, or a YAML/JSON file mapping class names to weights; "
+                     f"{text!r} is neither (no such file)")
+
+
 def _unfreeze(value):
     mode = parse_unfreeze(value)
     return mode if isinstance(mode, str) else str(mode)
@@ -159,8 +171,8 @@ class TrainConfig:
                                 shown="image for a folder, text for a .csv/.tsv/.jsonl file; needed for tfds:")
     backbone: str = _setting("", "keras:NAME (e.g. keras:ResNet50), kerashub:PRESET_OR_DIR, kerasnlp:PRESET_OR_DIR, "
                                  "tfhub:HANDLE_OR_DIR or hf://ORG/NAME (required)")
-    train: str = _setting("", "image folder (one sub-folder per class), .csv/.tsv/.jsonl, or tfds:NAME[:SPLIT] "
-                              "(required)")
+    train: str = _setting("", "image folder (one sub-folder per class) or CSV manifest (header path,label; paths "
+                              "relative to it), text .csv/.tsv/.jsonl, or tfds:NAME[:SPLIT] (required)")
     val: str | None = _setting(None, "validation data", shown="a stratified --val-split of --train")
     test: str | None = _setting(None, "test data, scored after training")
     weights: str | None = _setting(None, "image: imagenet, none or a weights file (keras:); text: pretrained or none",
@@ -194,6 +206,12 @@ class TrainConfig:
                                    shown=_RECIPE + ": avg; for text the checkpoint's own")
     dropout: float | None = _setting(None, "dropout before the classifier", _float(0.0, 1.0, low_inclusive=True),
                                      shown=_RECIPE)
+    class_weight: str | None = _setting(None, "how much each class counts in the loss (both phases): balanced "
+                                              "(n / (classes x the class's count)), none, or a YAML/JSON file "
+                                              "mapping class names to weights (a class left out weighs 1)",
+                                        _class_weight,
+                                        shown=_RECIPE + ": balanced when the largest class has >= 5x the "
+                                                        "examples of the smallest")
     image_size: int | None = _setting(None, "square input size in pixels", _int(32, 2048),
                                       shown=_RECIPE + ": the backbone's own")
     max_image_pixels: int = _setting(DEFAULT_MAX_IMAGE_PIXELS, "image: the most pixels (width x height, read from "
@@ -242,7 +260,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with the weights and the model name filled in (the recipe decides the rest)."""
-        task = self.task or infer_task(self.train)
+        task = self.task or infer_task(self.train, self.text_column)
         if task == "image" and self.layer_decay is not None:
             raise TfxferError("--layer-decay is for text models (it decays the rate per transformer block); "
                               "leave it out for images")
@@ -260,9 +278,18 @@ class TrainConfig:
         write_text_atomically(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
-def infer_task(train: str) -> str:
-    """``image`` for a folder, ``text`` for a .csv/.tsv/.jsonl file; ``--task`` decides otherwise."""
+def infer_task(train: str, text_column: str = "text") -> str:
+    """``image`` for a folder or a CSV image manifest (a ``path`` column and no text column),
+    ``text`` for a .csv/.tsv/.jsonl file with a text column; ``--task`` decides otherwise."""
     path = Path(str(train))
+    if path.suffix.lower() == ".csv" and path.is_file():
+        header = _csv_header(path)
+        if "path" in header and text_column not in header:
+            return "image"
+        if header and text_column not in header:
+            raise TfxferError(f"--train {train} has neither a {text_column!r} column (text data; --text-column names "
+                              f"another) nor a 'path' column (an image manifest: a header row path,label); its "
+                              f"header is {','.join(header)}")
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl"):
         return "text"
     if path.is_dir():
@@ -270,10 +297,20 @@ def infer_task(train: str) -> str:
     if str(train).startswith("tfds:"):
         raise TfxferError(f"--task is needed for {train}: image or text (a tfds: dataset can hold either)")
     if not path.exists():
-        raise TfxferError(f"--train {train} does not exist: pass a folder with one sub-folder per class (images) "
-                          f"or a .csv/.tsv/.jsonl file (text)")
-    raise TfxferError(f"--train {train} is neither a folder of class folders (images) nor a .csv/.tsv/.jsonl "
-                      f"file (text); pass --task image or --task text for anything else")
+        raise TfxferError(f"--train {train} does not exist: pass a folder with one sub-folder per class or a CSV "
+                          f"manifest path,label (images), or a .csv/.tsv/.jsonl file (text)")
+    raise TfxferError(f"--train {train} is neither a folder of class folders or a CSV manifest (images) nor a "
+                      f".csv/.tsv/.jsonl file (text); pass --task image or --task text for anything else")
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file's first row; [] where it has none or cannot be read (the
+    data reader then names the problem)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return [column.strip() for column in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
 
 
 # Leaf names that say which split, not which dataset: the default name skips them and takes the

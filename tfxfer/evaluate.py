@@ -2,8 +2,8 @@
 exported model on labelled data, in a form a person can read.
 
 Scores the exported SavedModel itself (what TF Serving would answer), prints a table and
-writes under the output directory: ``report.json`` (accuracy, macro-F1, per-class precision,
-recall and F1, the most-confused class pairs), ``confusion_matrix.json`` and ``.png``, and the
+writes under the output directory: ``report.json`` (accuracy, balanced accuracy, macro-F1,
+per-class precision, recall and F1, the most-confused class pairs), ``confusion_matrix.json`` and ``.png``, and the
 worst-predicted examples (``worst_examples.png``, a grid of images with their true and
 predicted labels, or ``worst_examples.csv`` for texts).
 
@@ -28,7 +28,8 @@ from tfxfer.errors import TfxferError
 def main(argv=None) -> int:
     p = ArgumentParser(prog="python -m tfxfer.evaluate", description="Score an exported tfxfer model on labelled data.")
     p.add_argument("model", help="saved_models/NAME (newest version) or saved_models/NAME/VERSION")
-    p.add_argument("--data", required=True, help="an image folder (one sub-folder per class) or a .csv/.tsv/.jsonl file")
+    p.add_argument("--data", required=True, help="an image folder (one sub-folder per class) or CSV manifest "
+                                                  "(path,label), or a text .csv/.tsv/.jsonl file")
     p.add_argument("--output", help="where the report goes (default evaluations/NAME-vVERSION)")
     p.add_argument("--text-column", help="text: the column holding the text (default: the one the model was trained on)")
     p.add_argument("--label-column", help="text: the column holding the label (default: the one the model was trained on)")

@@ -32,8 +32,9 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m tfxfer.predict", description="Predict with an exported tfxfer SavedModel.")
     p.add_argument("model", help="saved_models/NAME (newest version) or saved_models/NAME/VERSION")
     p.add_argument("inputs", nargs="*", help="image file paths, or texts for a text model")
-    p.add_argument("--file", help="many inputs: one a line (image paths relative to the file), or for a text "
-                                  "model a .csv/.tsv/.jsonl file's text column")
+    p.add_argument("--file", help="many inputs: one a line (image paths relative to the file), a CSV image "
+                                  "manifest's path column, or for a text model a .csv/.tsv/.jsonl file's text "
+                                  "column")
     p.add_argument("--text-column", help="with --file FILE.csv/.tsv/.jsonl: the column holding the texts "
                                          "(default: the one the model was trained on)")
     p.add_argument("--top-k", type=int, default=3, help="how many of the likeliest classes each line lists (default 3)")

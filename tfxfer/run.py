@@ -20,6 +20,7 @@ import yaml
 from tfxfer import recipe
 from tfxfer.config import TrainConfig
 from tfxfer.data import sources
+from tfxfer.data.class_weights import class_counts, class_weights, describe
 from tfxfer.errors import TfxferError, WorkerLostError, first_line
 from tfxfer.finetune import budget
 from tfxfer.finetune.checkpoints import Checkpoints, without_optimizer
@@ -62,13 +63,15 @@ def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
     # Cached features need an example list to replay (not tfds: streams) and no TPU.
     cached = (config.cache_features and splits is not None
               and not isinstance(strategy, tf.distribute.TPUStrategy))
+    counts = class_counts(splits.train.labels, num_classes) if splits else None
     if config.recipe == "fixed" or all(value is not None for value in user.values()):
-        facts = recipe.Facts(config.task, len(splits.train) if splits else 0, num_classes, cached)
+        facts = recipe.Facts(config.task, len(splits.train) if splits else 0, num_classes, cached,
+                             class_counts=counts)
     else:
         examples = len(splits.train) if splits else sources.tfds_num_examples(config.train)
         facts = recipe_facts.gather(config.task, config.backbone, splits.train.inputs if splits else [],
                                     num_classes, cached=cached, replicas=strategy.num_replicas_in_sync,
-                                    preprocessor=config.preprocessor, examples=examples)
+                                    preprocessor=config.preprocessor, examples=examples, class_counts=counts)
     return recipe.decide(facts, user, config.recipe)
 
 
@@ -85,14 +88,16 @@ def _budgeted_epochs(config: TrainConfig, resumed: Path | None, model: keras.Mod
     return budget.fit_epochs(config.time_budget, elapsed, step, batches, config.fine_tune_epochs)
 
 
-def _decide_and_build(config: TrainConfig, splits, num_classes: int, strategy):
-    """(config with the recipe's values, the recipe's settings, the model, the precision
-    policy): the recipe decides what the user left unset, then the model is built under it."""
-    settings = _recipe(config, splits, num_classes, strategy)
+def _decide_and_build(config: TrainConfig, splits, class_names: list[str], strategy):
+    """(config with the recipe's values, the recipe's settings, the class weights, the model,
+    the precision policy): the recipe decides what the user left unset, a --class-weight file
+    is checked against the classes, then the model is built."""
+    settings = _recipe(config, splits, len(class_names), strategy)
     config = dataclasses.replace(config, **{name: choice.value for name, choice in settings.items()})
+    weights = class_weights(config.class_weight, class_names, splits.train.labels if splits else None)
     policy = set_mixed_precision(config.mixed_precision)
     with strategy.scope():
-        model = _build(config, num_classes)
+        model = _build(config, len(class_names))
     if config.task == "image" and config.image_size is None:
         size = model.image_size[0]
         config = dataclasses.replace(config, image_size=size)
@@ -100,7 +105,7 @@ def _decide_and_build(config: TrainConfig, splits, num_classes: int, strategy):
     if config.fine_tune_epochs > 0:
         set_trainable(model, config.unfreeze)  # an --unfreeze beyond the depth fails now, not after phase 1
         set_trainable(model, "frozen")
-    return config, settings, model, policy
+    return config, settings, weights, model, policy
 
 
 def _build(config: TrainConfig, num_classes: int) -> keras.Model:
@@ -239,7 +244,7 @@ def run(config: TrainConfig) -> RunResult:
     # Files are listed and checked before the (slower) backbone is built.
     splits = None if sources.is_tfds(config.train) else _read_splits(config)
     class_names = splits.class_names if splits else sources.tfds_class_names(config.train)  # tfds: its metadata
-    config, settings, model, policy = _decide_and_build(config, splits, len(class_names), strategy)
+    config, settings, weights, model, policy = _decide_and_build(config, splits, class_names, strategy)
 
     run_dir, resuming = choose_run_dir(config, chief)
     if chief:  # checked now, created only once every input has passed
@@ -269,14 +274,15 @@ def run(config: TrainConfig) -> RunResult:
     if chief:
         run_dir, lock = claim_run_dir(config, run_dir, resuming)
     try:
-        return _train_and_write(config, settings, run_dir, resuming, chief, model, datasets, strategy, policy,
-                                started, explicit_name)
+        return _train_and_write(config, settings, weights, run_dir, resuming, chief, model, datasets, strategy,
+                                policy, started, explicit_name)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train_and_write(config: TrainConfig, settings: dict, run_dir: Path, resuming: bool, chief: bool,
+def _train_and_write(config: TrainConfig, settings: dict, weights: dict | None, run_dir: Path, resuming: bool,
+                     chief: bool,
                      model: keras.Model, datasets, strategy, policy: str, started: float,
                      explicit_name: bool) -> RunResult:
     """The run from its claimed directory on: the two phases, the scores and (the chief) the outputs."""
@@ -291,7 +297,7 @@ def _train_and_write(config: TrainConfig, settings: dict, run_dir: Path, resumin
         say(f"continuing the unfinished run in {run_dir}")
     checkpoints = Checkpoints(run_dir / "checkpoints", writer=chief)
     try:
-        fit, predictions = _fit_and_score(config, model, datasets, strategy, checkpoints, out_dir,
+        fit, predictions = _fit_and_score(config, weights, model, datasets, strategy, checkpoints, out_dir,
                                           run_dir / "feature_cache" if chief else None)
     finally:
         if scratch is not None:
@@ -312,8 +318,8 @@ def _train_and_write(config: TrainConfig, settings: dict, run_dir: Path, resumin
     return RunResult(run_dir, export_path, metrics, model)
 
 
-def _fit_and_score(config: TrainConfig, model: keras.Model, datasets, strategy, checkpoints: Checkpoints,
-                   out_dir: Path, cache_dir: Path | None):
+def _fit_and_score(config: TrainConfig, weights: dict | None, model: keras.Model, datasets, strategy,
+                   checkpoints: Checkpoints, out_dir: Path, cache_dir: Path | None):
     """fine_tune with the run's settings, then the predictions on val (and test): (FitResult,
     {role: (labels, predictions)}). A lost peer of a multi-worker run is a WorkerLostError."""
     scale = float(strategy.num_replicas_in_sync)
@@ -326,6 +332,7 @@ def _fit_and_score(config: TrainConfig, model: keras.Model, datasets, strategy, 
             learning_rate=config.learning_rate * scale,  # both rates resolved by the recipe
             fine_tune_learning_rate=config.fine_tune_learning_rate * scale,
             early_stopping_patience=config.early_stopping_patience, layer_decay=config.layer_decay,
+            class_weight=weights or "none",  # checked against the classes before anything was written
             run_dir=out_dir,
             checkpoints=checkpoints,
             cache_features=config.cache_features, cache_dir=cache_dir,
@@ -378,6 +385,7 @@ def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, f
         "learning_rate_scale": float(replicas),
         "precision_policy": policy,
         "cached_features": fit.cached_features,
+        "class_weights": describe(fit.class_weights, datasets.class_names),  # None: every example weighs 1
         "jit_compile": config.jit_compile,
         "time_budget": ({"seconds": config.time_budget, "used_seconds": round(time.perf_counter() - started, 1)}
                         if config.time_budget else None),
@@ -428,10 +436,11 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
     if not config.keep_checkpoints:  # only a restart could use them, and the run is finished
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     say(format_report(report))
-    say(f"val accuracy {metrics['val']['accuracy']:.4f}"
+    say(f"val accuracy {metrics['val']['accuracy']:.4f} (balanced {metrics['val']['balanced_accuracy']:.4f})"
         + ("" if metrics["test"] else f" on {metrics['val']['examples']} examples that also chose the kept epoch "
                                        f"(optimistic; --test FILE_OR_FOLDER scores held-out data)")
-        + (f", test accuracy {metrics['test']['accuracy']:.4f}" if metrics["test"] else "")
+        + (f", test accuracy {metrics['test']['accuracy']:.4f} (balanced {metrics['test']['balanced_accuracy']:.4f})"
+           if metrics["test"] else "")
         + f"; trained in {fit.train_seconds:.1f}s")
     return export_path
 

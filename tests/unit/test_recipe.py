@@ -167,3 +167,15 @@ def test_each_reason_names_what_the_task_really_uses():
     text = decide(Facts("text", 400, 5, True), {})
     assert "BERT" not in image["batch_size"].why and "BERT" in text["batch_size"].why
     assert image["learning_rate"].why.startswith("Adam ") and text["learning_rate"].why.startswith("AdamW")
+
+
+def test_class_weight_balanced_from_5x_apart_with_its_reason():
+    skewed = decide(_text(class_counts=(116, 113, 8)), {})["class_weight"]
+    assert skewed.value == "balanced" and not skewed.by_user
+    assert "your largest class has 14.5x the training examples of your smallest (116 against 8; >= 5x)" in skewed.why
+    assert decide(_text(class_counts=(50, 10)), {})["class_weight"].value == "balanced"  # exactly 5x
+    even = decide(_text(class_counts=(49, 10)), {})["class_weight"]
+    assert even.value == "none" and "within 5x of each other in size (largest 49, smallest 10)" in even.why
+    assert decide(_text(), {})["class_weight"].value == "none"  # tfds: counts unknown
+    given = decide(_text(class_counts=(116, 8)), {"class_weight": "none"})["class_weight"]
+    assert given.value == "none" and given.why == "set by you" and given.by_user

@@ -1,6 +1,7 @@
 """Data sources -> batched ``tf.data`` pipelines and the class list.
 
-Images: a folder with one sub-folder per class, or ``tfds:NAME[:SPLIT]``.
+Images: a folder with one sub-folder per class, a CSV manifest ``path,label`` (tfxfer.data.manifests),
+or ``tfds:NAME[:SPLIT]``.
 Text: ``.csv``, ``.tsv``, ``.jsonl`` with a text and a label column, or ``tfds:NAME[:SPLIT]``.
 Without an explicit validation set, a seeded, stratified ``val_split`` of the training data
 is held out. Every problem a user can cause raises :class:`tfxfer.errors.TfxferError`.
@@ -8,7 +9,6 @@ is held out. Every problem a user can cause raises :class:`tfxfer.errors.TfxferE
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Callable
@@ -20,7 +20,10 @@ import tensorflow as tf
 
 from tfxfer.config import DEFAULT_SEED
 from tfxfer.data.class_names import check_class_names
+from tfxfer.data.csv_files import CSV_FIELD_LIMIT as CSV_FIELD_LIMIT  # where tests and callers have read it
+from tfxfer.data.csv_files import csv_records, decode_lines
 from tfxfer.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_and_resize, decode_image, encoded_size
+from tfxfer.data.manifests import is_manifest, read_manifest
 from tfxfer.data.splits import stratified_split
 from tfxfer.errors import TfxferError, first_line
 from tfxfer.io.progress import Progress
@@ -35,9 +38,6 @@ _IMAGE_SHUFFLE_BUFFER = 10_000
 _TEXT_SHUFFLE_BUFFER = 100_000
 _BUCKET_BATCHES = 16  # batches per window sorted by length (text training batches)
 _TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl")
-# The longest CSV/TSV field read, in characters (the csv module's default is 131,072): long
-# texts are legitimate; a field beyond this is most likely a broken quote swallowing the file.
-CSV_FIELD_LIMIT = 16 * 1024 * 1024
 
 
 @dataclass
@@ -159,10 +159,25 @@ def find_unusable_images(paths: list[str], max_pixels: int = DEFAULT_MAX_PIXELS,
     return [p for p, ok in zip(paths, readable) if not ok], too_large
 
 
+def _list_images(spec: str, role: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(file paths, their class names, paths left out already, their class names) of a folder
+    with one sub-folder per class or of a CSV manifest (tfxfer.data.manifests), which reports
+    the rows it leaves out (outside its folder tree, missing) itself."""
+    if is_manifest(spec):
+        manifest = read_manifest(Path(spec), role)
+        return manifest.paths, manifest.labels, manifest.left_out, manifest.left_out_labels
+    return *_list_class_folder(Path(spec), role), [], []
+
+
+def _image_source(spec: str) -> str:
+    return "manifest" if is_manifest(spec) else "folder"
+
+
 def _image_examples(spec: str, role: str, class_names: list[str] | None,
                     max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Examples, list[str], list[str]]:
-    """(examples, class names, files left out: unreadable or over ``max_pixels``) for one image folder."""
-    paths, names = _list_class_folder(Path(spec), role)
+    """(examples, class names, files left out: missing, outside a manifest's folder, unreadable
+    or over ``max_pixels``) for one image folder or manifest."""
+    paths, names, left_out, left_out_names = _list_images(spec, role)
     unreadable, too_large = find_unusable_images(paths, max_pixels, role)
     if unreadable:
         log.warning(
@@ -175,20 +190,19 @@ def _image_examples(spec: str, role: str, class_names: list[str] | None,
             len(too_large), f"{max_pixels:,}", ", ".join(f"{p} ({s})" for p, s in list(too_large.items())[:5]),
             " ..." if len(too_large) > 5 else "",
         )
-    unreadable = unreadable + list(too_large)
-    if unreadable:
-        bad = set(unreadable)
-        kept = [(p, n) for p, n in zip(paths, names) if p not in bad]
-        for class_name in sorted(set(names)):
-            if not any(n == class_name for _, n in kept):
-                raise TfxferError(
-                    f"class folder {Path(spec) / class_name} has no readable image "
-                    f"({sum(n == class_name for n in names)} file(s), none decodes within "
-                    f"{max_pixels:,} pixels)"
-                )
-        paths, names = [p for p, _ in kept], [n for _, n in kept]
-    examples, class_names = _with_label_ids(paths, names, class_names, f"{role} folder {spec}", sorted)
-    return examples, class_names, unreadable
+    unusable = set(unreadable) | set(too_large)
+    kept = [(p, n) for p, n in zip(paths, names) if p not in unusable]
+    for class_name in sorted(set(names) | set(left_out_names)):
+        if not any(n == class_name for _, n in kept):
+            listed = sum(n == class_name for n in [*names, *left_out_names])
+            where = (f"class {class_name!r} of manifest {spec}" if is_manifest(spec)
+                     else f"class folder {Path(spec) / class_name}")
+            raise TfxferError(f"{where} has no readable image ({listed} file(s), none "
+                              f"{'exists inside the folder and ' if left_out_names else ''}decodes within "
+                              f"{max_pixels:,} pixels)")
+    paths, names = [p for p, _ in kept], [n for _, n in kept]
+    examples, class_names = _with_label_ids(paths, names, class_names, f"{role} {_image_source(spec)} {spec}", sorted)
+    return examples, class_names, left_out + unreadable + list(too_large)
 
 
 def _with_label_ids(inputs, labels, class_names, where: str, sort_classes) -> tuple[Examples, list[str]]:
@@ -337,13 +351,14 @@ def read_image_splits(
     train: str, val: str | None = None, test: str | None = None, *, val_split: float = 0.1, seed: int = DEFAULT_SEED,
     max_image_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Splits:
-    """Lists and checks image folders (one sub-folder per class); decodes nothing twice. Files
-    that do not decode, or whose header declares over ``max_image_pixels`` pixels, are left out."""
+    """Lists and checks image folders (one sub-folder per class) or CSV manifests (``path,label``);
+    decodes nothing twice. Files that are missing, outside a manifest's folder tree, do not
+    decode, or whose header declares over ``max_image_pixels`` pixels, are left out."""
     examples, class_names, bad_train = _image_examples(train, "train", None, max_image_pixels)
     if len(class_names) < 2:
         raise TfxferError(
-            f"train folder {train} has a single class ({class_names[0]}): a classifier needs "
-            f"at least two class sub-folders"
+            f"train {_image_source(train)} {train} has a single class ({class_names[0]}): a classifier needs "
+            f"at least two{' labels' if is_manifest(train) else ' class sub-folders'}"
         )
     skipped = {"train": bad_train}
     val_examples = None
@@ -403,9 +418,10 @@ def load_image_data(
     seed: int = DEFAULT_SEED,
     max_image_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Datasets:
-    """Image folders (one sub-folder per class) or ``tfds:`` names -> :class:`Datasets`.
+    """Image folders (one sub-folder per class), CSV manifests (a header row ``path,label``,
+    paths relative to the CSV's folder) or ``tfds:`` names -> :class:`Datasets`.
 
-    Files that cannot be decoded, or whose header declares more than ``max_image_pixels`` pixels
+    Class names are sorted, from folders and manifests alike. Files that cannot be decoded, or whose header declares more than ``max_image_pixels`` pixels
     (decompression bombs; never decoded), are found before training, reported by name and
     count, and left out. Without ``val``, a seeded, stratified ``val_split`` is held out.
 
@@ -438,55 +454,10 @@ def load_image_data(
 # Text
 
 
-def _decode_lines(path: Path, role: str) -> list[str]:
-    """The file's lines, line ends kept (quoted CSV fields may span lines).
-
-    Bytes that are not UTF-8 are an error naming the lines: guessing an encoding would
-    silently change the texts the model learns from.
-    """
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    lines, bad = [], []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            lines.append(line.decode("utf-8") + "\n")
-        except UnicodeDecodeError:
-            bad.append(number)
-    if bad:
-        raise TfxferError(
-            f"{role} file {path} is not UTF-8 text: {len(bad)} line(s) hold other bytes, line "
-            f"{', '.join(map(str, bad[:5]))}{' ...' if len(bad) > 5 else ''} (save it as UTF-8)"
-        )
-    return lines
-
-
-def _csv_records(lines: list[str], delimiter: str, path: Path) -> list[tuple[int, list[str]]]:
-    """(line number where it ends, fields) for every record; a malformed record is an error
-    naming its line. The csv module's field limit (131,072 characters) is raised while reading:
-    long texts are legitimate, and the limit is process-wide, so it is restored after."""
-    reader = csv.reader(lines, delimiter=delimiter)
-    previous = csv.field_size_limit(CSV_FIELD_LIMIT)
-    try:
-        return [(reader.line_num, record) for record in reader]
-    except csv.Error as e:
-        number = reader.line_num
-        if "new-line character" in str(e):
-            problem = ("has a carriage return (\\r) outside quotes: save the file with \\n or \\r\\n line ends, "
-                       "and put fields that hold line breaks in double quotes")
-        elif "field limit" in str(e):
-            problem = f"has a field over {CSV_FIELD_LIMIT:,} characters: shorten it or drop the row"
-        else:
-            problem = f"is not valid CSV ({e})"
-        raise TfxferError(f"{path} line {number} {problem}") from None
-    finally:
-        csv.field_size_limit(previous)
-
-
 def _read_rows(path: Path, text_column: str, label_column: str | None, role: str) -> list[tuple[int, object, object]]:
     """(line number, text, label) for every record of a .csv, .tsv or .jsonl file (label None
     for every record when ``label_column`` is None: inputs to predict on)."""
-    lines = _decode_lines(path, role)
+    lines = decode_lines(path, role)
     rows = []
     if path.suffix.lower() == ".jsonl":
         for number, line in enumerate(lines, start=1):
@@ -506,7 +477,7 @@ def _read_rows(path: Path, text_column: str, label_column: str | None, role: str
                 )
             rows.append((number, record[text_column], record.get(label_column)))
         return rows
-    records = _csv_records(lines, "\t" if path.suffix.lower() == ".tsv" else ",", path)
+    records = csv_records(lines, "\t" if path.suffix.lower() == ".tsv" else ",", path)
     header = records[0][1] if records else None
     if not header:
         raise TfxferError(f"{path} is empty: expected a header row with {text_column!r} and {label_column!r}")
@@ -528,16 +499,19 @@ def _read_rows(path: Path, text_column: str, label_column: str | None, role: str
 
 def read_inputs_file(spec: str, task: str, column: str) -> list[str]:
     """What to predict on, from ``--file``: for a text model, column ``column`` of a
-    .csv/.tsv/.jsonl file or one text a line of any other file; for an image model, one image
-    path a line, relative to the file's folder."""
+    .csv/.tsv/.jsonl file or one text a line of any other file; for an image model, the
+    ``path`` column of a CSV manifest (tfxfer.data.manifests: missing files and paths outside
+    its folder reported and left out) or one image path a line, relative to the file's folder."""
     path = Path(spec)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise TfxferError(f"--file {spec} {what}: pass a file with one input a line, or a .csv/.tsv/.jsonl file")
+    if task == "image" and is_manifest(spec):
+        return read_manifest(path, "--file", labelled=False).paths
     if task == "text" and path.suffix.lower() in _TEXT_EXTENSIONS:
         inputs = ["" if text is None else str(text).strip() for _, text, _ in _read_rows(path, column, None, "--file")]
     else:
-        inputs = [line.strip() for line in _decode_lines(path, "--file")]
+        inputs = [line.strip() for line in decode_lines(path, "--file")]
     inputs = [value for value in inputs if value]
     if not inputs:
         raise TfxferError(f"--file {spec} holds no inputs")
@@ -604,8 +578,8 @@ def read_text_splits(
 
 def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: str = "text",
                   label_column: str = "label", role: str = "data") -> Examples:
-    """One labelled set to score a trained model on (an image folder or a text file); a
-    label outside ``class_names`` is an error naming it. ``role`` names the set in messages."""
+    """One labelled set to score a trained model on (an image folder or manifest, or a text
+    file); a label outside ``class_names`` is an error naming it. ``role`` names the set in messages."""
     if task == "image":
         examples, _, _unreadable = _image_examples(spec, role, class_names)
         return examples

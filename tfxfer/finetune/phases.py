@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from tfxfer.data.class_weights import class_counts, class_weights
 from tfxfer.data.sources import Datasets
 from tfxfer.errors import TfxferError, TrainingInterrupted
 from tfxfer.finetune import feature_cache
@@ -36,6 +37,7 @@ class FitResult:
     trainable_params: dict[str, int] = field(default_factory=dict)
     cached_features: dict | None = None  # key, reused, seconds; None when phase 1 ran the backbone
     kept_phase: int | None = None  # whose weights the model ends with: 1 when fine-tuning did not beat the head
+    class_weights: dict[int, float] | None = None  # the loss's weight of each class index; None: all 1
 
 
 def _steps(ds: tf.data.Dataset) -> int | None:
@@ -164,21 +166,25 @@ def _cached_phase(model: keras.Model, data: Datasets | None, val, cache_features
 def phase_settings(model: keras.Model, train: tf.data.Dataset, data: Datasets | None, cache_features: bool,
                    **given) -> dict:
     """``given`` (the phase settings of :func:`fine_tune`), each one left ``None`` decided
-    by the recipe as the CLI decides it, in the same order. ``layer_decay`` is text's only."""
+    by the recipe as the CLI decides it, in the same order. ``layer_decay`` is text's only;
+    ``class_weight`` is decided from the training labels of a Datasets (none without them)."""
     if model.task != "text":
         given.pop("layer_decay", None)
     if all(value is not None for value in given.values()):
         return given
     replicas = model.distribute_strategy.num_replicas_in_sync
     batch = data.batch_size if data is not None and data.batch_size else None
+    counts = None
     if data is not None:
         examples, classes = data.num_examples["train"], len(data.class_names)
+        counts = class_counts(data.splits.train.labels, classes) if data.splits is not None else None
     else:  # a batched dataset: its steps are what the recipe sizes fine-tuning by
         examples, classes = (_steps(train) or 1) * (batch or 32), int(model.output_shape[-1])
     cached = cache_features and data is not None and not feature_cache.why_not(model, data)
     task = model.task
     per_replica = {"batch_size": max(1, batch // replicas) if batch else None}
-    decided = decide(Facts(task, examples, classes, cached, replicas=replicas), {**given, **per_replica})
+    decided = decide(Facts(task, examples, classes, cached, replicas=replicas, class_counts=counts),
+                     {**given, **per_replica})
     for name, value in given.items():
         if value is None:
             log.info("fine_tune: %s %s, decided by the recipe: %s", name, decided[name].value, decided[name].why)
@@ -197,6 +203,7 @@ def fine_tune(
     fine_tune_learning_rate: float | None = None,
     early_stopping_patience: int | None = None,
     layer_decay: float | None = None,
+    class_weight=None,
     cache_features: bool = True,
     cache_dir: str | Path | None = None,
     jit_compile: bool = False,
@@ -223,9 +230,13 @@ def fine_tune(
         layer_decay: text, phase 2: the rate multiplies by this once per transformer block
             downwards from the head (ELECTRA's layer-wise decay; 1: one rate everywhere).
 
-        Each of these seven left ``None`` is decided by the recipe (tfxfer.recipe) from the
-        task, the data's size and the replica count, exactly as ``python -m tfxfer.train``
-        decides it, and logged with its reason.
+        class_weight: how much each class counts in the training loss of both phases:
+            ``"balanced"`` (n / (classes x the class's count), from the training labels),
+            ``"none"``, a YAML/JSON file or a mapping of class names (or int indices) to weights.
+
+        Each of these eight left ``None`` is decided by the recipe (tfxfer.recipe) from the
+        task, the data's size and class counts and the replica count, exactly as
+        ``python -m tfxfer.train`` decides it, and logged with its reason.
         cache_features: in phase 1, run the frozen backbone once and train the head on its
             cached output (see tfxfer.finetune.feature_cache): the same result, each epoch after the
             first hundreds of times cheaper. Needs ``train`` to be a Datasets; turned off,
@@ -252,7 +263,9 @@ def fine_tune(
     settings = phase_settings(
         model, train, data, cache_features, epochs=epochs, fine_tune_epochs=fine_tune_epochs, unfreeze=unfreeze,
         learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
-        early_stopping_patience=early_stopping_patience, layer_decay=layer_decay)
+        early_stopping_patience=early_stopping_patience, layer_decay=layer_decay, class_weight=class_weight)
+    weights = class_weights(settings["class_weight"], _class_names(model),
+                            data.splits.train.labels if data is not None and data.splits is not None else None)
     phases = [_Phase(1, "frozen", settings["epochs"], settings["learning_rate"])]
     if settings["fine_tune_epochs"] > 0:
         phases.append(_Phase(2, settings["unfreeze"], settings["fine_tune_epochs"],
@@ -264,6 +277,7 @@ def fine_tune(
                Path(run_dir) if run_dir is not None else None, FitResult(),
                cache_features, cache_dir, settings["early_stopping_patience"], callbacks, verbose)
     run.result.resumed_from_epoch = state.epochs_done if state is not None else None
+    run.result.class_weights = weights
     if classes is not None:  # saved with every checkpoint: a restart checks it resumes the same data
         run.state.classes, run.state.data = classes, fingerprint or ""
     jit_model = set_jit_compile(model, jit_compile)
@@ -277,6 +291,11 @@ def fine_tune(
     finally:
         set_jit_compile(model, False)  # exports and predictions run without XLA
     return run.finish()
+
+
+def _class_names(model: keras.Model) -> list[str]:
+    """The model's classes (a Datasets has recorded its own by now), or their indices as names."""
+    return list(model.class_names or [str(i) for i in range(int(model.output_shape[-1]))])
 
 
 def _what_trains(model: keras.Model, data: Datasets | None) -> tuple[list[str] | None, str | None]:
@@ -416,7 +435,7 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool, head_only: _HeadOnly
     fit.model.fit(
         fit.train, validation_data=fit.val, initial_epoch=run.state.epochs_done, epochs=last_epoch,
         verbose=0 if epoch_bar else run.verbose, shuffle=False,  # the data shuffles itself
-        callbacks=callbacks,
+        callbacks=callbacks, class_weight=run.result.class_weights,  # both phases, cached features too
     )
     _log_early_stop(phase, callbacks, last_epoch, run.state)
     if run.checkpoints is not None:

@@ -1,4 +1,4 @@
-"""Scores of a classifier on a labelled dataset: loss, accuracy, per-class precision, recall
+"""Scores of a classifier on a labelled dataset: loss, accuracy, balanced accuracy, per-class precision, recall
 and F1, the confusion matrix, the most confused pairs and the worst-predicted examples."""
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int
 
 
 def classification_report(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class scores, confusion matrix and most-confused pairs."""
+    """Accuracy, balanced accuracy (the mean of the per-class recalls, over the classes present:
+    each class counts the same however rare), macro-F1, per-class scores, confusion matrix and
+    most-confused pairs."""
     predicted = probabilities.argmax(axis=-1)
     matrix = confusion_matrix(labels, predicted, len(class_names))
     per_class = {}
@@ -49,6 +51,7 @@ def classification_report(probabilities: np.ndarray, labels: np.ndarray, class_n
     return {
         "examples": int(len(labels)),
         "accuracy": float(np.mean(predicted == labels)) if len(labels) else None,
+        "balanced_accuracy": float(np.mean([per_class[n]["recall"] for n in present])) if present else None,
         "macro_f1": float(np.mean([per_class[n]["f1"] for n in present])) if present else None,
         "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if len(labels) else None,
         "per_class": per_class,

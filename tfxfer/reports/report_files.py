@@ -1,6 +1,6 @@
 """The evaluation report, from probabilities and labels, for ``python -m tfxfer.evaluate`` and a
-training run's ``evaluation/``: ``report.json`` (accuracy, macro-F1, per-class precision,
-recall and F1, the most-confused class pairs), ``confusion_matrix.json`` and ``.png``, the
+training run's ``evaluation/``: ``report.json`` (accuracy, balanced accuracy, macro-F1, per-class
+precision, recall and F1, the most-confused class pairs), ``confusion_matrix.json`` and ``.png``, the
 worst-predicted examples (``worst_examples.png`` for images, ``worst_examples.csv`` for
 texts), and the same report as a plain-text table."""
 
@@ -59,7 +59,8 @@ def format_report(report: dict) -> str:
     """The report as a plain-text table."""
     width = max(len(name) for name in [*report["per_class"], "class"]) + 2
     lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
-             f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}   loss {report['loss']:.4f}",
+             f"accuracy {report['accuracy']:.4f}   balanced accuracy {report['balanced_accuracy']:.4f}   "
+             f"macro-F1 {report['macro_f1']:.4f}   loss {report['loss']:.4f}",
              "", f"{'class':<{width}}precision  recall  f1      support"]
     for name, scores in report["per_class"].items():
         lines.append(f"{name:<{width}}{scores['precision']:<11.4f}{scores['recall']:<8.4f}{scores['f1']:<8.4f}"
