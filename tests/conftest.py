@@ -39,6 +39,20 @@ def error_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+def refused_in_parallel(cases: list[tuple[object, str]], attempt) -> list[subprocess.CompletedProcess]:
+    """Runs ``attempt(i, arguments)`` (one CLI process) for each ``(arguments, message)`` case,
+    three at a time, and asserts that each exits with status 2 and one error line holding its
+    message; returns the results in the cases' order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(attempt, range(len(cases)), [arguments for arguments, _ in cases]))
+    for (arguments, expected), result in zip(cases, results, strict=True):
+        assert result.returncode == 2, (arguments, result.stderr[-2000:])
+        assert expected in error_line(result), (arguments, error_line(result))
+    return results
+
+
 def write_image(path: Path, size=(40, 30), mode="RGB", seed=0, fmt=None, color=None) -> Path:
     from PIL import Image
 

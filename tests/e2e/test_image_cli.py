@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import error_line, run_cli, write_image
+from tests.conftest import error_line, refused_in_parallel, run_cli, write_image
 
 # --recipe fixed: these tests are about the CLI, not the recipe's choices (tests/test_recipe.py).
 FAST = ["--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
@@ -195,13 +195,8 @@ def test_bad_data_and_backbones_exit_2(tiny_images, tiny_preset, tmp_path):
         return run_cli("tfxfer.train", *FAST, *args, "--output", str(tmp_path / f"run{i}"),
                        *([] if "--export-dir" in args else ["--export-dir", str(tmp_path / "exported")]))
 
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(attempt, range(len(cases)), [args for args, _ in cases]))
-    for i, ((args, expected), result) in enumerate(zip(cases, results, strict=True)):
-        assert result.returncode == 2, (args, result.stderr[-2000:])
-        assert expected in error_line(result), (args, error_line(result))
+    refused_in_parallel(cases, attempt)
+    for i in range(len(cases)):
         assert not (tmp_path / f"run{i}" / "metrics.json").exists()
     assert not list((tmp_path / "exported").rglob("saved_model.pb")) if (tmp_path / "exported").exists() else True
 
