@@ -48,7 +48,7 @@ def class_weights(value, class_names: list[str], labels: np.ndarray | None = Non
         if labels is None:
             raise TfxferError("--class-weight balanced needs the training labels (a tfds: stream has none ahead of "
                               "training): pass a YAML/JSON file mapping class names to weights")
-        counts = np.bincount(np.asarray(labels, np.int64), minlength=len(class_names))
+        counts = class_counts(labels, len(class_names))
         return {i: float(len(labels) / (len(class_names) * count)) if count else 1.0 for i, count in enumerate(counts)}
     source = f"--class-weight {value}" if isinstance(value, (str, Path)) else "class_weight"
     mapping = _read_file(Path(value)) if isinstance(value, (str, Path)) else value
