@@ -28,6 +28,8 @@ DEFAULT_SEED = 42
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+LABEL_KINDS = ("single", "numeric")  # --labels: classes, or a number to predict (tfxfer.data.targets)
+LOSSES = ("mse", "huber")  # numeric labels
 RECIPES = ("auto", "fixed")
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
@@ -227,6 +229,12 @@ class TrainConfig:
     val_split: float = _setting(0.1, "fraction held out for validation without --val", _float(0.0, 1.0))
     text_column: str = _setting("text", "text: the column holding the text")
     label_column: str = _setting("label", "text: the column holding the label")
+    labels: str | None = _setting(None, "single: one class a row; numeric: one number a row, predicted by "
+                                        "regression (text files)", _choice(*LABEL_KINDS),
+                                  shown="numeric for a column of numbers with many distinct values, single for "
+                                        "names; asked when a column of numbers could be either")
+    loss: str | None = _setting(None, "numeric labels: mse or huber, on the standardised target", _choice(*LOSSES),
+                                shown=_RECIPE + ": mse")
     max_train_examples: int | None = _setting(None, "train on a stratified subset of this size", _int(2))
     strategy: str = _setting("auto", "|".join(STRATEGIES), _choice(*STRATEGIES))
     collective_timeout: float | None = _setting(300.0, "multi-worker: seconds a collective waits for the other "
@@ -257,6 +265,13 @@ class TrainConfig:
                 raise TfxferError(f"--{required} is required (see --help)")
         if self.epochs == 0 and self.fine_tune_epochs == 0:
             raise TfxferError("--epochs and --fine-tune-epochs are both 0: nothing would train")
+        # Checked again once the labels are decided from the data (run() replaces them in).
+        if self.labels == "numeric" and self.class_weight not in (None, "none"):
+            raise TfxferError("--class-weight weighs classes; numeric labels have none: leave it out, or pass "
+                              "--labels single to train classes")
+        if self.loss is not None and self.labels == "single":
+            raise TfxferError("--loss is for numeric labels (classes always train with cross-entropy): pass "
+                              "--labels numeric or leave --loss out")
 
     def resolved(self) -> TrainConfig:
         """A copy with the weights and the model name filled in (the recipe decides the rest)."""
@@ -264,6 +279,9 @@ class TrainConfig:
         if task == "image" and self.layer_decay is not None:
             raise TfxferError("--layer-decay is for text models (it decays the rate per transformer block); "
                               "leave it out for images")
+        if self.labels == "numeric" and (task == "image" or str(self.train).startswith("tfds:")):
+            raise TfxferError("--labels numeric reads its targets from a text .csv/.tsv/.jsonl file's label column; "
+                              f"{'images' if task == 'image' else 'tfds: datasets'} take --labels single")
         return dataclasses.replace(
             self,
             task=task,

@@ -2,8 +2,8 @@
 
 Image models take file paths; text models take strings. ``--file`` reads many: one input a
 line, or for a text model the text column of a .csv/.tsv/.jsonl file. Each line holds the
-predicted class, its probability and the ``--top-k`` likeliest classes, as JSON (default) or
-CSV. SAVED_MODEL_DIR is a version directory or the model's directory (its newest version).
+predicted class, its probability and the ``--top-k`` likeliest classes (a model trained on
+numeric labels: the predicted ``value``), as JSON (default) or CSV. SAVED_MODEL_DIR is a version directory or the model's directory (its newest version).
 
 Example:
 
@@ -26,6 +26,7 @@ from tfxfer.cli.tensorflow_start import start_tensorflow
 from tfxfer.errors import TfxferError
 
 _CSV_COLUMNS = ("input", "class_name", "class_id", "probability", "top_k")
+_NUMERIC_CSV_COLUMNS = ("input", "value")
 
 
 def build_parser() -> ArgumentParser:
@@ -63,10 +64,13 @@ def main(argv=None) -> int:
     if args.file:
         inputs += read_inputs_file(args.file, servable.task, trained_columns(servable, args.text_column, None)[0])
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
+    numeric = servable.labels == "numeric"
     if writer:
-        writer.writerow(_CSV_COLUMNS)
+        writer.writerow(_NUMERIC_CSV_COLUMNS if numeric else _CSV_COLUMNS)
     for row in predictions(servable, inputs, args.batch_size, args.top_k):
-        if writer:
+        if writer and numeric:
+            writer.writerow([spreadsheet_safe(row["input"]), row["value"]])
+        elif writer:
             writer.writerow([spreadsheet_safe(row["input"]), spreadsheet_safe(row["class_name"]), row["class_id"],
                              row["probability"], json.dumps(row["top_k"], ensure_ascii=False)])
         else:

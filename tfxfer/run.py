@@ -35,9 +35,9 @@ from tfxfer.models.freezing import set_trainable
 from tfxfer.recipe import Choice
 from tfxfer.recipe import facts as recipe_facts
 from tfxfer.reports.hparams import write_hparams
-from tfxfer.reports.metrics import classification_report, predict_with_labels
+from tfxfer.reports.metrics import classification_report, predict_with_labels, regression_report
 from tfxfer.reports.plots import plot_training_curves
-from tfxfer.reports.report_files import format_report, write_report
+from tfxfer.reports.report_files import format_report, write_regression_report, write_report
 from tfxfer.serving.export import check_export_matches, check_writable_dir, ensure_writable_dir, export_saved_model
 
 log = logging.getLogger("tfxfer")
@@ -59,19 +59,20 @@ class RunResult:
 
 def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
     """The settings the user left unset, decided by the recipe (tfxfer.recipe), and theirs."""
-    user = {name: getattr(config, name) for name in recipe.SETTINGS[config.task]}
+    user = {name: getattr(config, name) for name in recipe.settings_of(config.task, config.labels)}
     # Cached features need an example list to replay (not tfds: streams) and no TPU.
     cached = (config.cache_features and splits is not None
               and not isinstance(strategy, tf.distribute.TPUStrategy))
-    counts = class_counts(splits.train.labels, num_classes) if splits else None
+    counts = class_counts(splits.train.labels, num_classes) if splits and config.labels == "single" else None
     if config.recipe == "fixed" or all(value is not None for value in user.values()):
         facts = recipe.Facts(config.task, len(splits.train) if splits else 0, num_classes, cached,
-                             class_counts=counts)
+                             class_counts=counts, labels=config.labels)
     else:
         examples = len(splits.train) if splits else sources.tfds_num_examples(config.train)
         facts = recipe_facts.gather(config.task, config.backbone, splits.train.inputs if splits else [],
                                     num_classes, cached=cached, replicas=strategy.num_replicas_in_sync,
-                                    preprocessor=config.preprocessor, examples=examples, class_counts=counts)
+                                    preprocessor=config.preprocessor, examples=examples, class_counts=counts,
+                                    labels=config.labels)
     return recipe.decide(facts, user, config.recipe)
 
 
@@ -109,13 +110,15 @@ def _decide_and_build(config: TrainConfig, splits, class_names: list[str], strat
 
 
 def _build(config: TrainConfig, num_classes: int) -> keras.Model:
+    outputs = 1 if config.labels == "numeric" else num_classes
     if config.task == "image":
         size = (config.image_size, config.image_size) if config.image_size else None
-        return build_image_classifier(config.backbone, num_classes, pooling=config.pooling,
-                                      dropout=config.dropout, image_size=size, weights=config.weights)
-    return build_text_classifier(config.backbone, num_classes, pooling=config.pooling, dropout=config.dropout,
+        return build_image_classifier(config.backbone, outputs, pooling=config.pooling,
+                                      dropout=config.dropout, image_size=size, weights=config.weights,
+                                      labels=config.labels)
+    return build_text_classifier(config.backbone, outputs, pooling=config.pooling, dropout=config.dropout,
                                  sequence_length=config.sequence_length, weights=config.weights,
-                                 preprocessor=config.preprocessor)
+                                 preprocessor=config.preprocessor, labels=config.labels)
 
 
 def _read_splits(config: TrainConfig):
@@ -124,7 +127,8 @@ def _read_splits(config: TrainConfig):
                                           seed=config.seed, max_image_pixels=config.max_image_pixels)
     return sources.read_text_splits(config.train, config.val, config.test, text_column=config.text_column,
                                      label_column=config.label_column, val_split=config.val_split,
-                                     seed=config.seed, max_train_examples=config.max_train_examples)
+                                     seed=config.seed, max_train_examples=config.max_train_examples,
+                                     labels=config.labels)
 
 
 def _datasets(config: TrainConfig, splits, model: keras.Model):
@@ -243,6 +247,8 @@ def run(config: TrainConfig) -> RunResult:
     strategy = select_strategy(config.strategy, collective_timeout=config.collective_timeout)
     # Files are listed and checked before the (slower) backbone is built.
     splits = None if sources.is_tfds(config.train) else _read_splits(config)
+    # --labels left unset: decided from the training labels (tfxfer.data.targets), recorded resolved
+    config = dataclasses.replace(config, labels=splits.labels if splits else "single")
     class_names = splits.class_names if splits else sources.tfds_class_names(config.train)  # tfds: its metadata
     config, settings, weights, model, policy = _decide_and_build(config, splits, class_names, strategy)
 
@@ -250,7 +256,8 @@ def run(config: TrainConfig) -> RunResult:
     if chief:  # checked now, created only once every input has passed
         check_writable_dir(config.export_dir)
         check_writable_dir(run_dir, "--output")
-        check_export_matches(Path(config.export_dir) / config.name, config.task, class_names, by_user=explicit_name)
+        check_export_matches(Path(config.export_dir) / config.name, config.task, class_names, by_user=explicit_name,
+                             labels=config.labels)
     # --batch-size is per replica; the learning rates scale linearly with the replica count
     # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
     replicas = strategy.num_replicas_in_sync
@@ -267,7 +274,7 @@ def run(config: TrainConfig) -> RunResult:
                                                         time.perf_counter() - started)
         config = dataclasses.replace(config, fine_tune_epochs=settings["fine_tune_epochs"].value)
     say(recipe.format_table(settings, config.recipe))
-    say(f"classes: {', '.join(datasets.class_names)}; examples: "
+    say(f"{_what_is_predicted(datasets)}; examples: "
         + ", ".join(f"{k} {v}" for k, v in datasets.num_examples.items() if v))
 
     lock = None
@@ -279,6 +286,14 @@ def run(config: TrainConfig) -> RunResult:
     finally:
         if lock is not None:
             lock.release()
+
+
+def _what_is_predicted(datasets) -> str:
+    if datasets.labels != "numeric":
+        return f"classes: {', '.join(datasets.class_names)}"
+    targets = datasets.splits.train.labels
+    return (f"numeric labels (regression): training targets from {float(targets.min()):g} to "
+            f"{float(targets.max()):g}, mean {float(targets.mean()):.4g}, std {float(targets.std()):.4g}")
 
 
 def _train_and_write(config: TrainConfig, settings: dict, weights: dict | None, run_dir: Path, resuming: bool,
@@ -305,7 +320,7 @@ def _train_and_write(config: TrainConfig, settings: dict, weights: dict | None, 
     metrics = _metrics(config, settings, datasets, predictions, fit, model, strategy, policy, started)
     if not chief:
         say(f"{worker_label()}: done; weights checksum {metrics['weights_checksum']:.6f}, "
-            f"val accuracy {metrics['val']['accuracy']:.4f}")
+            f"val {_headline(metrics['val'])}")
         return RunResult(run_dir, None, metrics, model)
     export_path = _write_outputs(config, run_dir, checkpoints, model, datasets, predictions, fit, metrics,
                                  explicit_name)
@@ -333,6 +348,7 @@ def _fit_and_score(config: TrainConfig, weights: dict | None, model: keras.Model
             fine_tune_learning_rate=config.fine_tune_learning_rate * scale,
             early_stopping_patience=config.early_stopping_patience, layer_decay=config.layer_decay,
             class_weight=weights or "none",  # checked against the classes before anything was written
+            loss=config.loss,  # numeric labels: the recipe's (None for classes)
             run_dir=out_dir,
             checkpoints=checkpoints,
             cache_features=config.cache_features, cache_dir=cache_dir,
@@ -363,8 +379,13 @@ def _size(path: Path) -> str:
 def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, fit, model: keras.Model,
              strategy, policy: str, started: float) -> dict:
     """What ``metrics.json`` holds (DESIGN.md's contract, and more)."""
-    val_scores = classification_report(*predictions["val"], datasets.class_names)
-    test_scores = classification_report(*predictions["test"], datasets.class_names) if "test" in predictions else None
+    def scores(role: str) -> dict:
+        if datasets.labels == "numeric":
+            return regression_report(*predictions[role])
+        return classification_report(*predictions[role], datasets.class_names)
+
+    val_scores = scores("val")
+    test_scores = scores("test") if "test" in predictions else None
     epochs_ran = fit.phase1_epochs + fit.phase2_epochs
     replicas = strategy.num_replicas_in_sync
     return {
@@ -373,6 +394,10 @@ def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, f
         "train_seconds": round(fit.train_seconds, 3),
         "examples_per_second": round(datasets.num_examples["train"] * epochs_ran / max(fit.train_seconds, 1e-9), 3),
         "classes": datasets.class_names,
+        "labels": datasets.labels,
+        # numeric labels: the training targets' mean and std, which the model predicts standardised against
+        "target": ({"mean": model.target_scale[0], "std": model.target_scale[1]}
+                   if datasets.labels == "numeric" else None),
         "num_examples": datasets.num_examples,
         "epochs": {"phase1": fit.phase1_epochs, "phase2": fit.phase2_epochs},
         # 1 also when fine-tuning ran but ended worse on val than the head alone (see fine_tune)
@@ -421,10 +446,17 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
         checkpoints.record_export(export_path)  # before anything else can fail
     metrics["export_path"] = str(export_path)
     examples = datasets.examples(final_role)
-    report = write_report(run_dir / "evaluation", *predictions[final_role], datasets.class_names, config.task,
-                          examples.inputs if examples is not None else None, model=str(export_path),
-                          data=getattr(config, final_role) or f"the val split of {config.train}")
-    shutil.copyfile(run_dir / "evaluation" / "confusion_matrix.png", plots / "confusion_matrix.png")
+    header = {"model": str(export_path), "data": getattr(config, final_role) or f"the val split of {config.train}"}
+    inputs = examples.inputs if examples is not None else None
+    if datasets.labels == "numeric":
+        report = write_regression_report(run_dir / "evaluation", *predictions[final_role], config.task, inputs,
+                                         **header)
+        plot = "predicted_vs_true.png"
+    else:
+        report = write_report(run_dir / "evaluation", *predictions[final_role], datasets.class_names, config.task,
+                              inputs, **header)
+        plot = "confusion_matrix.png"
+    shutil.copyfile(run_dir / "evaluation" / plot, plots / plot)
     write_hparams(run_dir / "tensorboard", run_dir.name, config, metrics)
     if not config.keep_checkpoints:  # the best weights, once, without optimizer state
         weights = temporary_sibling(run_dir / FINAL_WEIGHTS, suffix=".weights.h5")
@@ -436,13 +468,20 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
     if not config.keep_checkpoints:  # only a restart could use them, and the run is finished
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     say(format_report(report))
-    say(f"val accuracy {metrics['val']['accuracy']:.4f} (balanced {metrics['val']['balanced_accuracy']:.4f})"
+    say(f"val {_headline(metrics['val'])}"
         + ("" if metrics["test"] else f" on {metrics['val']['examples']} examples that also chose the kept epoch "
                                        f"(optimistic; --test FILE_OR_FOLDER scores held-out data)")
-        + (f", test accuracy {metrics['test']['accuracy']:.4f} (balanced {metrics['test']['balanced_accuracy']:.4f})"
-           if metrics["test"] else "")
+        + (f", test {_headline(metrics['test'])}" if metrics["test"] else "")
         + f"; trained in {fit.train_seconds:.1f}s")
     return export_path
+
+
+def _headline(scores: dict) -> str:
+    """A split's main scores in a few words: accuracy, or a regression's MAE, RMSE, R² and Spearman."""
+    if "mae" in scores:
+        return ", ".join(f"{name} {scores[key]:.4f}" if scores[key] is not None else f"{name} -"
+                         for name, key in (("MAE", "mae"), ("RMSE", "rmse"), ("R²", "r2"), ("Spearman", "spearman")))
+    return f"accuracy {scores['accuracy']:.4f} (balanced {scores['balanced_accuracy']:.4f})"
 
 
 def weights_checksum(model: keras.Model) -> float:

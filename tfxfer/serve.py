@@ -72,7 +72,8 @@ def main(argv=None) -> int:
     for model in models:
         servable = model.current.servable
         print(f"  {model.name:<{width}}  version {model.current.number}  {servable.task}, "
-              f"{len(servable.class_names)} classes  POST {url}/v1/models/{model.name}:predict")
+              f"{'numeric labels (value)' if servable.labels == 'numeric' else f'{len(servable.class_names)} classes'}"
+              f"  POST {url}/v1/models/{model.name}:predict")
     print(f"new versions exported under {export_dir} are served within {args.poll_seconds:g} s of appearing")
     if not _is_loopback(host):
         print(f"note: {host} takes requests from other machines, with no authentication: anyone who can reach "

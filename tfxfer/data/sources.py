@@ -24,7 +24,8 @@ from tfxfer.data.csv_files import CSV_FIELD_LIMIT as CSV_FIELD_LIMIT  # where te
 from tfxfer.data.csv_files import csv_records, decode_lines
 from tfxfer.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_and_resize, decode_image, encoded_size
 from tfxfer.data.manifests import is_manifest, read_manifest
-from tfxfer.data.splits import stratified_split
+from tfxfer.data.splits import stratified_split, target_bins
+from tfxfer.data.targets import infer_labels, parse_targets
 from tfxfer.errors import TfxferError, first_line
 from tfxfer.io.progress import Progress
 
@@ -42,7 +43,8 @@ _TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 
 @dataclass
 class Examples:
-    """One split before batching: inputs (file paths or texts) and integer labels."""
+    """One split before batching: inputs (file paths or texts) and their labels: class indices
+    (int64), or float32 targets for numeric labels."""
 
     inputs: list[str]
     labels: np.ndarray
@@ -72,6 +74,7 @@ class Datasets:
     shuffle_buffer: int = 0
     pipeline: Callable[[Examples, bool], tf.data.Dataset] | None = field(default=None, repr=False)
     bucket_by_length: bool = False  # text: training batches group texts of similar length
+    labels: str = "single"  # "numeric": float targets, no classes (tfxfer.data.targets)
 
     def examples(self, role: str) -> Examples | None:
         return getattr(self.splits, role) if self.splits is not None else None
@@ -330,7 +333,8 @@ def _tfds_pipeline(spec: str, role: str, default_split: str, image_size, batch_s
 
 @dataclass
 class Splits:
-    """Examples of each split before any TensorFlow pipeline, and the sorted class list."""
+    """Examples of each split before any TensorFlow pipeline, and the sorted class list (empty
+    for numeric labels, ``labels == "numeric"``)."""
 
     train: Examples
     val: Examples
@@ -338,12 +342,18 @@ class Splits:
     class_names: list[str]
     skipped: dict[str, list[str]] = field(default_factory=dict)
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # images: the limit the files were checked against
+    labels: str = "single"
 
 
-def _split_train_val(examples: Examples, val: Examples | None, val_split: float, seed: int):
+def _strata(examples: Examples, labels: str) -> np.ndarray:
+    """What splits stratify by: the classes, or a numeric target's quantile bins."""
+    return target_bins(examples.labels) if labels == "numeric" else examples.labels
+
+
+def _split_train_val(examples: Examples, val: Examples | None, val_split: float, seed: int, labels: str = "single"):
     if val is not None:
         return examples, val
-    train_idx, val_idx = stratified_split(examples.labels, val_split, seed)
+    train_idx, val_idx = stratified_split(_strata(examples, labels), val_split, seed)
     return _subset(examples, train_idx), _subset(examples, val_idx)
 
 
@@ -381,7 +391,7 @@ def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buff
                       "test": len(splits.test) if splits.test else 0},
         skipped=splits.skipped,
         splits=splits, batch_size=batch_size, seed=seed,
-        shuffle_buffer=min(len(splits.train), shuffle_buffer), pipeline=pipeline,
+        shuffle_buffer=min(len(splits.train), shuffle_buffer), pipeline=pipeline, labels=splits.labels,
     )
 
 
@@ -520,9 +530,10 @@ def read_inputs_file(spec: str, task: str, column: str) -> list[str]:
     return inputs
 
 
-def _clean_rows(path: Path, rows, role: str) -> tuple[list[str], list[str]]:
-    """Texts and labels as strings; rows with empty text or label reported and left out."""
-    texts, labels, dropped = [], [], []
+def _clean_rows(path: Path, rows, role: str) -> tuple[list[str], list[str], list[int]]:
+    """Texts and labels as strings, and the line each came from; rows with empty text or label
+    reported and left out."""
+    texts, labels, numbers, dropped = [], [], [], []
     for number, text, label in rows:
         text = "" if text is None else str(text).strip()
         label = "" if label is None else str(label).strip()
@@ -531,12 +542,13 @@ def _clean_rows(path: Path, rows, role: str) -> tuple[list[str], list[str]]:
             continue
         texts.append(text)
         labels.append(label)
+        numbers.append(number)
     if dropped:
         log.warning("%s: %d row(s) with empty text or label are left out: line %s%s", path, len(dropped),
                     ", ".join(map(str, dropped[:5])), " ..." if len(dropped) > 5 else "")
     if not texts:
         raise TfxferError(f"{role} file {path} has no row with both a text and a label")
-    return texts, labels
+    return texts, labels, numbers
 
 
 def _sorted_classes(labels: list[str]) -> list[str]:
@@ -547,7 +559,10 @@ def _sorted_classes(labels: list[str]) -> list[str]:
     return sorted(unique)
 
 
-def _text_examples(spec: str, role: str, text_column: str, label_column: str, class_names):
+def _text_examples(spec: str, role: str, text_column: str, label_column: str, class_names,
+                   labels: str | None = "single") -> tuple[Examples, list[str], str]:
+    """(examples, class names, label kind) of one text file; ``labels`` None: decided from
+    this file's labels (tfxfer.data.targets.infer_labels)."""
     path = Path(spec)
     if not path.exists():
         raise TfxferError(f"{role} file {spec} does not exist: pass a .csv, .tsv or .jsonl file")
@@ -555,35 +570,46 @@ def _text_examples(spec: str, role: str, text_column: str, label_column: str, cl
         raise TfxferError(f"{role} file {spec} is not a .csv, .tsv or .jsonl file")
     if not path.is_file() or path.stat().st_size == 0:
         raise TfxferError(f"{role} file {spec} is empty")
-    texts, labels = _clean_rows(path, _read_rows(path, text_column, label_column, role), role)
-    return _with_label_ids(texts, labels, class_names, f"{role} file {spec}", _sorted_classes)
+    texts, values, numbers = _clean_rows(path, _read_rows(path, text_column, label_column, role), role)
+    where = f"{role} file {spec}"
+    labels = labels or infer_labels(values, f"{where} (column {label_column!r})")
+    if labels == "numeric":
+        return Examples(texts, parse_targets(values, numbers, where)), [], labels
+    return *_with_label_ids(texts, values, class_names, where, _sorted_classes), labels
 
 
 def read_text_splits(
     train: str, val: str | None = None, test: str | None = None, *, text_column: str = "text",
     label_column: str = "label", val_split: float = 0.1, seed: int = DEFAULT_SEED, max_train_examples: int | None = None,
+    labels: str | None = None,
 ) -> Splits:
-    """Reads and checks .csv/.tsv/.jsonl files; ``max_train_examples`` keeps a stratified subset."""
-    examples, class_names = _text_examples(train, "train", text_column, label_column, None)
-    if len(class_names) < 2:
+    """Reads and checks .csv/.tsv/.jsonl files; ``max_train_examples`` keeps a stratified subset.
+    ``labels``: "single" (classes), "numeric" (a regression target) or None (decided from the
+    training labels, see tfxfer.data.targets)."""
+    examples, class_names, labels = _text_examples(train, "train", text_column, label_column, None, labels)
+    if labels == "single" and len(class_names) < 2:
         raise TfxferError(f"train file {train} has a single label ({class_names[0]}): a classifier needs at least two")
-    val_examples = _text_examples(val, "val", text_column, label_column, class_names)[0] if val else None
-    test_examples = _text_examples(test, "test", text_column, label_column, class_names)[0] if test else None
-    examples, val_examples = _split_train_val(examples, val_examples, val_split, seed)
+    val_examples = _text_examples(val, "val", text_column, label_column, class_names, labels)[0] if val else None
+    test_examples = _text_examples(test, "test", text_column, label_column, class_names, labels)[0] if test else None
+    examples, val_examples = _split_train_val(examples, val_examples, val_split, seed, labels)
     if max_train_examples and len(examples) > max_train_examples:
-        keep, _ = stratified_split(examples.labels, 1 - max_train_examples / len(examples), seed)
+        keep, _ = stratified_split(_strata(examples, labels), 1 - max_train_examples / len(examples), seed)
         examples = _subset(examples, keep)
-    return Splits(examples, val_examples, test_examples, class_names)
+    if labels == "numeric" and len(examples) < 2:
+        raise TfxferError(f"train file {train} leaves {len(examples)} example(s) to train on: a regression needs at "
+                          f"least two")
+    return Splits(examples, val_examples, test_examples, class_names, labels=labels)
 
 
 def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: str = "text",
-                  label_column: str = "label", role: str = "data") -> Examples:
+                  label_column: str = "label", role: str = "data", labels: str = "single") -> Examples:
     """One labelled set to score a trained model on (an image folder or manifest, or a text
-    file); a label outside ``class_names`` is an error naming it. ``role`` names the set in messages."""
+    file); a label outside ``class_names`` (``labels="numeric"``: one that is not a number) is an
+    error naming it. ``role`` names the set in messages."""
     if task == "image":
         examples, _, _unreadable = _image_examples(spec, role, class_names)
         return examples
-    return _text_examples(spec, role, text_column, label_column, class_names)[0]
+    return _text_examples(spec, role, text_column, label_column, class_names, labels)[0]
 
 
 def _text_pipeline(examples: Examples, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
@@ -602,12 +628,14 @@ def text_datasets(splits: Splits, batch_size: int = 32, seed: int = DEFAULT_SEED
 def load_text_data(
     train: str, val: str | None = None, test: str | None = None, *, batch_size: int = 32,
     text_column: str = "text", label_column: str = "label", val_split: float = 0.1, seed: int = DEFAULT_SEED,
-    max_train_examples: int | None = None,
+    max_train_examples: int | None = None, labels: str | None = None,
 ) -> Datasets:
     """.csv/.tsv/.jsonl files or ``tfds:`` names -> :class:`Datasets` of ``(string, label)``.
 
     Rows with empty text or label are reported by count and line number and left out; a line
     that is not UTF-8 and a val/test label that training never saw are errors naming them.
+    ``labels``: "single" (classes), "numeric" (float targets for a regression; ``class_names``
+    is then empty) or None, decided from the training labels (tfxfer.data.targets).
 
     Example:
 
@@ -626,5 +654,5 @@ def load_text_data(
         return _tfds_datasets(train, val, test, image_size=None, batch_size=batch_size,
                               val_split=val_split, seed=seed)
     splits = read_text_splits(train, val, test, text_column=text_column, label_column=label_column,
-                              val_split=val_split, seed=seed, max_train_examples=max_train_examples)
+                              val_split=val_split, seed=seed, max_train_examples=max_train_examples, labels=labels)
     return text_datasets(splits, batch_size, seed)

@@ -1,5 +1,6 @@
 """Seeded, stratified splits: the held-out validation (``--val-split``), the quickstart's test
-split and ``--max-train-examples`` subsets all keep each class's share."""
+split and ``--max-train-examples`` subsets all keep each class's share (numeric targets: each
+quantile bin's, see :func:`target_bins`)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,12 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
         val_idx.extend(members[:n_val])
         train_idx.extend(members[n_val:])
     return np.sort(np.array(train_idx, dtype=np.int64)), np.sort(np.array(val_idx, dtype=np.int64))
+
+
+def target_bins(targets: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Numeric targets -> the index of their quantile bin (deciles by default): what
+    :func:`stratified_split` stratifies a regression's splits by, so that the held-out part
+    spans the target's range as the training part does."""
+    targets = np.asarray(targets, dtype=np.float64)
+    edges = np.unique(np.quantile(targets, np.linspace(0, 1, bins + 1)[1:-1])) if len(targets) else []
+    return np.searchsorted(edges, targets, side="right").astype(np.int64)

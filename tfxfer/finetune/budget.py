@@ -20,6 +20,7 @@ def step_seconds(model: keras.Model, train, unfreeze, steps: int = 3) -> float:
     on the first batch of ``train`` with a zero learning rate (no weight changes); the backbone
     is frozen again afterwards."""
     from tfxfer.finetune.distribution import prepare_model
+    from tfxfer.finetune.losses import loss_and_metrics
     from tfxfer.models.freezing import set_trainable
 
     inputs, labels = next(iter(train))
@@ -27,7 +28,7 @@ def step_seconds(model: keras.Model, train, unfreeze, steps: int = 3) -> float:
     try:
         prepare_model(model)
         with model.distribute_strategy.scope():
-            model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+            model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss_and_metrics(model)[0])
         model.train_on_batch(inputs, labels)  # traces the step
         started = time.perf_counter()
         for _ in range(steps):

@@ -155,7 +155,8 @@ def _update_with_layers(digest, model: keras.Model) -> None:
 def _update_with_examples(digest, data: Datasets, role: str, files: bool) -> None:
     examples = data.examples(role)
     digest.update(f"{role}:{len(examples)}".encode())
-    digest.update(np.asarray(examples.labels, dtype=np.int64).tobytes())
+    labels = np.asarray(examples.labels)  # class indices, or a regression's float targets
+    digest.update(labels.astype(np.int64 if labels.dtype.kind in "iub" else np.float32).tobytes())
     for item in examples.inputs:
         digest.update(item.encode("utf-8", "surrogatepass") + b"\0")
         if files:

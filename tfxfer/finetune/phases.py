@@ -13,10 +13,12 @@ import tensorflow as tf
 
 from tfxfer.data.class_weights import class_counts, class_weights
 from tfxfer.data.sources import Datasets
+from tfxfer.data.targets import target_scale
 from tfxfer.errors import TfxferError, TrainingInterrupted
 from tfxfer.finetune import feature_cache
 from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState, restore_best
 from tfxfer.finetune.distribution import prepare_model
+from tfxfer.finetune.losses import loss_and_metrics
 from tfxfer.finetune.optimizers import make_optimizer
 from tfxfer.io.progress import Progress, keras_verbose
 from tfxfer.models.freezing import set_trainable
@@ -67,15 +69,18 @@ class _Fit:
     jit_compile: bool
     steps_per_execution: int = 1
 
-    def compile(self, make_optimizer) -> None:
+    def compile(self, make_optimizer, loss_and_metrics: tuple) -> None:
         """Compiles in the model's strategy scope; the optimizer is made there too, since its
-        own variables (iterations, learning rate) must belong to the same strategy."""
+        own variables (iterations, learning rate) must belong to the same strategy.
+        ``loss_and_metrics``: the whole model's (tfxfer.finetune.losses), also when the head
+        alone trains."""
         prepare_model(self.model)
+        loss, metrics = loss_and_metrics
         with self.model.distribute_strategy.scope():
             self.model.compile(
                 optimizer=make_optimizer(),
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],  # a keyword: positionally it would be loss_weights
+                loss=loss,
+                metrics=metrics,  # a keyword: positionally it would be loss_weights
                 jit_compile=self.jit_compile,
                 steps_per_execution=self.steps_per_execution,
             )
@@ -112,7 +117,14 @@ def _inputs(model: keras.Model, train, val):
     if val is not None:
         raise ValueError("fine_tune takes a Datasets (its val split is used) or train and val datasets, not both")
     data = train
-    if model.class_names is None:
+    if data.labels != getattr(model, "labels", "single"):
+        raise TfxferError(f"the data's labels are {data.labels} but the model is built for "
+                          f"{getattr(model, 'labels', 'single')} labels: build it with labels={data.labels!r}")
+    if data.labels == "numeric":
+        if data.splits is None:
+            raise TfxferError("numeric labels need their training targets ahead of training (a file, not a stream)")
+        model.target_scale = target_scale(data.splits.train.labels)  # the model predicts the standardised target
+    elif model.class_names is None:
         model.class_names = data.class_names  # what the export will call the outputs
     elif model.class_names != data.class_names:
         raise TfxferError(f"the data's classes {data.class_names} are not the model's {model.class_names}")
@@ -166,10 +178,14 @@ def _cached_phase(model: keras.Model, data: Datasets | None, val, cache_features
 def phase_settings(model: keras.Model, train: tf.data.Dataset, data: Datasets | None, cache_features: bool,
                    **given) -> dict:
     """``given`` (the phase settings of :func:`fine_tune`), each one left ``None`` decided
-    by the recipe as the CLI decides it, in the same order. ``layer_decay`` is text's only;
-    ``class_weight`` is decided from the training labels of a Datasets (none without them)."""
+    by the recipe as the CLI decides it, in the same order. ``layer_decay`` is text's only,
+    ``loss`` numeric labels' only; ``class_weight`` is decided from the training labels of a
+    Datasets (none without them)."""
+    labels = getattr(model, "labels", "single")
     if model.task != "text":
         given.pop("layer_decay", None)
+    if labels != "numeric":
+        given.pop("loss", None)
     if all(value is not None for value in given.values()):
         return given
     replicas = model.distribute_strategy.num_replicas_in_sync
@@ -177,13 +193,15 @@ def phase_settings(model: keras.Model, train: tf.data.Dataset, data: Datasets | 
     counts = None
     if data is not None:
         examples, classes = data.num_examples["train"], len(data.class_names)
-        counts = class_counts(data.splits.train.labels, classes) if data.splits is not None else None
+        if data.splits is not None and labels == "single":
+            counts = class_counts(data.splits.train.labels, classes)
     else:  # a batched dataset: its steps are what the recipe sizes fine-tuning by
-        examples, classes = (_steps(train) or 1) * (batch or 32), int(model.output_shape[-1])
+        examples = (_steps(train) or 1) * (batch or 32)
+        classes = int(model.output_shape[-1]) if labels == "single" else 0
     cached = cache_features and data is not None and not feature_cache.why_not(model, data)
     task = model.task
     per_replica = {"batch_size": max(1, batch // replicas) if batch else None}
-    decided = decide(Facts(task, examples, classes, cached, replicas=replicas, class_counts=counts),
+    decided = decide(Facts(task, examples, classes, cached, replicas=replicas, class_counts=counts, labels=labels),
                      {**given, **per_replica})
     for name, value in given.items():
         if value is None:
@@ -204,6 +222,7 @@ def fine_tune(
     early_stopping_patience: int | None = None,
     layer_decay: float | None = None,
     class_weight=None,
+    loss: str | None = None,
     cache_features: bool = True,
     cache_dir: str | Path | None = None,
     jit_compile: bool = False,
@@ -233,8 +252,11 @@ def fine_tune(
         class_weight: how much each class counts in the training loss of both phases:
             ``"balanced"`` (n / (classes x the class's count), from the training labels),
             ``"none"``, a YAML/JSON file or a mapping of class names (or int indices) to weights.
+        loss: numeric labels (a model built with ``labels="numeric"``): "mse" or "huber" of the
+            standardised target (the training targets' mean and standard deviation, recorded in
+            the model from a Datasets; with plain datasets set ``model.target_scale`` first).
 
-        Each of these eight left ``None`` is decided by the recipe (tfxfer.recipe) from the
+        Each of these nine left ``None`` is decided by the recipe (tfxfer.recipe) from the
         task, the data's size and class counts and the replica count, exactly as
         ``python -m tfxfer.train`` decides it, and logged with its reason.
         cache_features: in phase 1, run the frozen backbone once and train the head on its
@@ -263,9 +285,12 @@ def fine_tune(
     settings = phase_settings(
         model, train, data, cache_features, epochs=epochs, fine_tune_epochs=fine_tune_epochs, unfreeze=unfreeze,
         learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
-        early_stopping_patience=early_stopping_patience, layer_decay=layer_decay, class_weight=class_weight)
-    weights = class_weights(settings["class_weight"], _class_names(model),
-                            data.splits.train.labels if data is not None and data.splits is not None else None)
+        early_stopping_patience=early_stopping_patience, layer_decay=layer_decay, class_weight=class_weight,
+        loss=loss)
+    numeric = getattr(model, "labels", "single") == "numeric"
+    weights = None if numeric else class_weights(
+        settings["class_weight"], _class_names(model),
+        data.splits.train.labels if data is not None and data.splits is not None else None)
     phases = [_Phase(1, "frozen", settings["epochs"], settings["learning_rate"])]
     if settings["fine_tune_epochs"] > 0:
         phases.append(_Phase(2, settings["unfreeze"], settings["fine_tune_epochs"],
@@ -275,7 +300,8 @@ def fine_tune(
              if checkpoints is not None else None)
     run = _Run(model, train, val, data, state or RunState(), checkpoints,
                Path(run_dir) if run_dir is not None else None, FitResult(),
-               cache_features, cache_dir, settings["early_stopping_patience"], callbacks, verbose)
+               cache_features, cache_dir, settings["early_stopping_patience"], callbacks, verbose,
+               loss_and_metrics(model, settings.get("loss")))
     run.result.resumed_from_epoch = state.epochs_done if state is not None else None
     run.result.class_weights = weights
     if classes is not None:  # saved with every checkpoint: a restart checks it resumes the same data
@@ -331,6 +357,7 @@ class _Run:
     patience: int
     callbacks: list | None
     verbose: str | int
+    loss: tuple  # (loss, metrics) to compile with: tfxfer.finetune.losses
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self):
@@ -415,7 +442,8 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool, head_only: _HeadOnly
              phase.unfreeze, trainable, phase.learning_rate)
     fit, cached = _what_to_fit(run, phase, jit_model)
     total_steps = run.steps * phase.epochs if run.steps else None
-    fit.compile(lambda: make_optimizer(run.task, phase.learning_rate, total_steps, phase.layer_decay, run.model))
+    fit.compile(lambda: make_optimizer(run.task, phase.learning_rate, total_steps, phase.layer_decay, run.model),
+                run.loss)
     if resuming and not run.checkpoints.restore_optimizer(fit.model, run.state):
         log.warning("optimizer state not restored; phase %d goes on with a fresh optimizer", phase.number)
     # While only the head changes, checkpoints hold only the head (see Checkpoints.save).
@@ -448,7 +476,8 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool, head_only: _HeadOnly
 
 
 class _EpochBar(keras.callbacks.Callback):
-    """A :class:`Progress` over a phase's epochs, showing the latest losses and accuracies."""
+    """A :class:`Progress` over a phase's epochs, showing the latest losses and accuracies (or
+    mean absolute errors)."""
 
     def __init__(self, what: str, epochs: int):
         super().__init__()
@@ -458,7 +487,7 @@ class _EpochBar(keras.callbacks.Callback):
         self.progress.__enter__()
 
     def on_epoch_end(self, epoch, logs=None):
-        shown = ("loss", "accuracy", "val_loss", "val_accuracy")
+        shown = ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae")
         self.progress.advance(1, " ".join(f"{k} {logs[k]:.4f}" for k in shown if k in (logs or {})))
 
     def on_train_end(self, logs=None):

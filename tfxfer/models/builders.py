@@ -1,7 +1,9 @@
 """Builders: a backbone URI -> a ``keras.Model`` with the family's preprocessing and a head.
 
 Both take the same argument names for the same ideas (``num_classes``, ``pooling``,
-``dropout``, ``weights``) and return a ``keras.Model`` whose backbone starts frozen. Build
+``dropout``, ``weights``, ``labels``) and return a ``keras.Model`` whose backbone starts frozen.
+``labels="numeric"`` puts a regression head on instead of the classifier (``num_classes`` 1:
+one value a row). Build
 inside ``strategy.scope()`` to train under a ``tf.distribute`` strategy.
 """
 
@@ -14,27 +16,38 @@ from tfxfer.models.backbones import load_image_backbone, load_text_backbone
 from tfxfer.models.backbones.tfhub import SavedModelLayer
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.freezing import set_trainable
-from tfxfer.models.heads import TEXT_POOLING, classification_head, pool_image_features, pool_text_features
+from tfxfer.models.heads import (
+    TEXT_POOLING,
+    classification_head,
+    pool_image_features,
+    pool_text_features,
+    regression_head,
+)
 from tfxfer.models.layers import BackboneLayer, Tokenizing, TrimToLongest
 
 
 def _classifier(inputs, features, num_classes: int, dropout: float, *, task: str, preprocessor, backbone,
-                uri: str, class_names) -> TransferClassifier:
+                uri: str, class_names, labels: str = "single") -> TransferClassifier:
     """The head on ``features``, and the model that records which layer plays which part."""
-    head = classification_head(num_classes, dropout)
+    head = regression_head(dropout) if labels == "numeric" else classification_head(num_classes, dropout)
     outputs = features
     for layer in head:
         outputs = layer(outputs)
     model = TransferClassifier(
-        inputs, outputs, name=f"{task}_classifier", task=task, backbone_uri=uri, class_names=class_names,
+        inputs, outputs, name=f"{task}_{'regressor' if labels == 'numeric' else 'classifier'}", task=task,
+        backbone_uri=uri, class_names=class_names, labels=labels,
         parts={"preprocessor": preprocessor.name if preprocessor is not None else None, "backbone": backbone.name,
                "head": [layer.name for layer in head]})
     set_trainable(model, "frozen")
     return model
 
 
-def _check_head_args(num_classes: int, dropout: float) -> None:
-    if int(num_classes) < 2:
+def _check_head_args(num_classes: int, dropout: float, labels: str = "single") -> None:
+    if labels not in ("single", "numeric"):
+        raise TfxferError(f"labels must be single or numeric, got {labels!r}")
+    if labels == "numeric" and int(num_classes) != 1:
+        raise TfxferError(f"a model for numeric labels predicts one value: pass num_classes=1, got {num_classes}")
+    if labels == "single" and int(num_classes) < 2:
         raise TfxferError(f"num_classes must be at least 2, got {num_classes}")
     if not 0.0 <= float(dropout) < 1.0:
         raise TfxferError(f"dropout must be in [0, 1), got {dropout}")
@@ -48,6 +61,7 @@ def build_image_classifier(
     image_size: tuple[int, int] | int | None = None,
     weights: str = "imagenet",
     class_names: list[str] | None = None,
+    labels: str = "single",
 ) -> TransferClassifier:
     """An image classifier on a pretrained backbone, taking RGB pixels in [0, 255].
 
@@ -62,6 +76,9 @@ def build_image_classifier(
         weights: "imagenet" (pretrained), "none" (random) or a local weights file (``keras:``).
         class_names: the classes in output order, if known now (``fine_tune`` records the
             data's otherwise).
+        labels: "single" (a softmax over the classes) or "numeric" (regression: ``num_classes``
+            1, one float32 value a row in the target's units; ``fine_tune`` records the
+            training targets' mean and standard deviation).
 
     Returns:
         A :class:`TransferClassifier` from ``(N, H, W, 3)`` float pixels to
@@ -76,7 +93,7 @@ def build_image_classifier(
     assert model.input_shape == (None, 96, 96, 3)
     ```
     """
-    _check_head_args(num_classes, dropout)
+    _check_head_args(num_classes, dropout, labels)
     if isinstance(image_size, int):  # --image-size is one number: a square
         image_size = (image_size, image_size)
     resolved = load_image_backbone(backbone, weights, image_size)
@@ -85,7 +102,7 @@ def build_image_classifier(
     holder = BackboneLayer(resolved.model, inference_mode=True, name="backbone")
     features = pool_image_features(holder(x), pooling)
     return _classifier(inputs, features, num_classes, dropout, task="image", preprocessor=resolved.preprocessor,
-                       backbone=holder, uri=backbone, class_names=class_names)
+                       backbone=holder, uri=backbone, class_names=class_names, labels=labels)
 
 
 def build_text_classifier(
@@ -97,6 +114,7 @@ def build_text_classifier(
     weights: str = "pretrained",
     preprocessor: str | None = None,
     class_names: list[str] | None = None,
+    labels: str = "single",
 ) -> TransferClassifier:
     """A text classifier on a pretrained transformer, taking raw strings (tokenizer inside).
 
@@ -110,6 +128,8 @@ def build_text_classifier(
         weights: "pretrained" or "none" (random weights of the same architecture).
         preprocessor: ``tfhub:HANDLE_OR_DIR`` of the encoder's matching preprocessing model.
         class_names: the classes in output order, if known now.
+        labels: "single" (a softmax over the classes) or "numeric" (regression: ``num_classes``
+            1, one float32 value a row in the target's units).
 
     Returns:
         A :class:`TransferClassifier` from ``(N,)`` strings to ``(N, num_classes)`` float32
@@ -127,7 +147,7 @@ def build_text_classifier(
     model.predict(tf.constant(["a fine film"]))
     ```
     """
-    _check_head_args(num_classes, dropout)
+    _check_head_args(num_classes, dropout, labels)
     if pooling not in TEXT_POOLING:
         raise TfxferError(f"pooling {pooling!r} is not one of {', '.join(TEXT_POOLING)} for text")
     if int(sequence_length) < 8:
@@ -146,7 +166,7 @@ def build_text_classifier(
     sequence, pooled, mask = _encode(resolved, holder, encoded)
     features = pool_text_features(sequence, pooled, mask, pooling)
     return _classifier(inputs, features, num_classes, dropout, task="text", preprocessor=preprocessor,
-                       backbone=holder, uri=backbone, class_names=class_names)
+                       backbone=holder, uri=backbone, class_names=class_names, labels=labels)
 
 
 def _is_pooler(path: str) -> bool:

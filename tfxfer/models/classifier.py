@@ -2,7 +2,8 @@
 
 Like KerasHub's ``Task`` (which holds its ``backbone`` and ``preprocessor``), a
 :class:`TransferClassifier` carries what the rest of tfxfer needs to know about it — its task,
-its backbone, its head, its preprocessing and its class names — so export, feature caching,
+its kind of labels, its backbone, its head, its preprocessing and its class names (or, for
+numeric labels, its target's mean and standard deviation) — so export, feature caching,
 freezing and the runner read attributes instead of guessing from layer names or input dtypes.
 It round-trips through ``get_config`` and ``.keras`` files (``safe_mode`` on): saved, loaded
 and trained further, it is the same model.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import keras
 
+from tfxfer.config import LABEL_KINDS
+from tfxfer.models.heads import TargetScale
 from tfxfer.models.layers import BackboneLayer
 
 TASKS = ("image", "text")
@@ -19,10 +22,14 @@ TASKS = ("image", "text")
 
 @keras.saving.register_keras_serializable(package="tfxfer")
 class TransferClassifier(keras.Model):
-    """A pretrained backbone under a new classification head.
+    """A pretrained backbone under a new head: a classifier, or a regressor for numeric labels.
 
     Args (besides a functional model's ``inputs``, ``outputs`` and ``name``):
         task: "image" (float RGB pixels in [0, 255]) or "text" (raw strings).
+        labels: "single" (softmax probabilities over ``class_names``) or "numeric" (one float32
+            value a row, in the target's units: the head ends in
+            :class:`tfxfer.models.heads.TargetScale`, whose mean and standard deviation
+            ``target_scale`` reads and sets; no class names).
         parts: the names of its layers in each role, recorded by the builder that made them:
             ``{"preprocessor": NAME, "backbone": NAME, "head": [NAME, ...]}`` (the head input
             side first; the last is the classifier).
@@ -42,11 +49,15 @@ class TransferClassifier(keras.Model):
     ```
     """
 
-    def __init__(self, *args, task: str, parts: dict, class_names=None, backbone_uri: str | None = None, **kwargs):
+    def __init__(self, *args, task: str, parts: dict, class_names=None, backbone_uri: str | None = None,
+                 labels: str = "single", **kwargs):
         super().__init__(*args, **kwargs)
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if labels not in LABEL_KINDS:
+            raise ValueError(f"labels must be one of {LABEL_KINDS}, got {labels!r}")
         self.task = task
+        self.labels = labels
         self.parts = {"preprocessor": parts.get("preprocessor"), "backbone": parts["backbone"],
                       "head": list(parts["head"])}
         self.backbone_uri = backbone_uri
@@ -58,11 +69,28 @@ class TransferClassifier(keras.Model):
 
     @class_names.setter
     def class_names(self, names) -> None:
+        if names is not None and self.labels == "numeric":
+            raise ValueError("a model for numeric labels has no class names")
         if names is not None:
             names = [str(name) for name in names]
             if len(names) != self.output_shape[-1]:
                 raise ValueError(f"{len(names)} class names for a model with {self.output_shape[-1]} outputs")
         self._class_names = tuple(names) if names is not None else None
+
+    @property
+    def target_scale(self) -> tuple[float, float] | None:
+        """Numeric labels: (mean, standard deviation) of the training targets, which the model
+        predicts standardised and scales back; None for a classifier."""
+        return self._scale_layer().scale if self.labels == "numeric" else None
+
+    @target_scale.setter
+    def target_scale(self, scale: tuple[float, float]) -> None:
+        if self.labels != "numeric":
+            raise ValueError("only a model for numeric labels has a target scale")
+        self._scale_layer().set_scale(*scale)
+
+    def _scale_layer(self) -> TargetScale:
+        return self.get_layer(self.parts["head"][-1])
 
     @property
     def backbone(self) -> BackboneLayer:
@@ -86,5 +114,11 @@ class TransferClassifier(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "task": self.task, "parts": self.parts, "class_names": self.class_names,
-                "backbone_uri": self.backbone_uri}
+                "backbone_uri": self.backbone_uri, "labels": self.labels, "target_scale": self.target_scale}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # The scale travels in the TargetScale layer's own config too; the model's copy is for readers.
+        config = {k: v for k, v in config.items() if k != "target_scale"}
+        return super().from_config(config, custom_objects)
 

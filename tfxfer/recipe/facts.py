@@ -18,16 +18,16 @@ _TOKENIZE_BATCH = 2048
 
 def gather(task: str, backbone: str, train_inputs: list[str], num_classes: int, *, cached: bool,
            replicas: int = 1, preprocessor: str | None = None, examples: int | None = None,
-           class_counts: tuple[int, ...] | None = None) -> Facts:
+           class_counts: tuple[int, ...] | None = None, labels: str = "single") -> Facts:
     """Facts about one run's training data (``train_inputs``: texts or image paths; empty for
-    streamed data, whose size is ``examples``; ``class_counts``: examples per class), backbone
-    and hardware."""
+    streamed data, whose size is ``examples``; ``class_counts``: examples per class; ``labels``:
+    single or numeric), backbone and hardware."""
     import tensorflow as tf
 
     facts = dict(task=task, examples=len(train_inputs) if examples is None else examples, classes=num_classes,
                  cached=cached, bf16=fast_bfloat16(), replicas=replicas,
                  gpu=bool(tf.config.list_physical_devices("GPU")), architecture=architecture(backbone),
-                 class_counts=class_counts)
+                 class_counts=class_counts, labels=labels)
     if task == "text" and preprocessor is None and train_inputs:
         directory = _local_kerashub_dir(backbone)
         facts.update(token_lengths=token_lengths(backbone, train_inputs),

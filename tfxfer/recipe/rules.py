@@ -23,6 +23,18 @@ SETTINGS = {
               "mixed_precision", "jit_compile"),
 }
 
+
+
+def settings_of(task: str, labels: str = "single") -> tuple[str, ...]:
+    """The settings the recipe owns for ``task`` and kind of labels, in table order: numeric
+    labels add ``loss`` (after the class weights, which they have none of)."""
+    names = SETTINGS[task]
+    if labels != "numeric":
+        return names
+    at = names.index("class_weight") + 1
+    return (*names[:at], "loss", *names[at:])
+
+
 # --recipe fixed: the same constants whatever the data (tfxfer 0.1's defaults).
 FIXED = {
     "text": {"sequence_length": 128, "pooling": "cls", "dropout": 0.1, "class_weight": "none", "batch_size": 32,
@@ -56,6 +68,7 @@ TEXT_COVERAGE = 0.99        # share of the training texts the sequence length co
 # than ENTY) they raised held-out balanced accuracy from 0.864 to 0.894 (ABBR recall 0.625 to 0.812)
 # at the same accuracy, two seeds (benchmarks/RESULTS.md). The threshold itself was not swept.
 IMBALANCE_RATIO = 5.0
+REGRESSION_LOSS = "mse"
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class Facts:
     gpu: bool = False                              # training runs on GPUs (else CPUs)
     architecture: str | None = None                # e.g. efficientnet_lite0, ResNet50 (recipe.facts.architecture)
     class_counts: tuple[int, ...] | None = None    # training examples per class; None when unknown (tfds:)
+    labels: str = "single"                         # "numeric": a regression (tfxfer.data.targets)
 
 
 @dataclass(frozen=True)
@@ -87,20 +101,23 @@ class Choice:
 
 
 def decide(facts: Facts, user: dict, recipe: str = "auto") -> dict[str, Choice]:
-    """Every setting in :data:`SETTINGS` for ``facts.task``: the user's value where given,
-    else the recipe's (``auto``: from the facts; ``fixed``: :data:`FIXED`)."""
+    """Every setting in :func:`settings_of` for ``facts.task`` and ``facts.labels``: the user's
+    value where given, else the recipe's (``auto``: from the facts; ``fixed``: :data:`FIXED`).
+    Numeric labels have no classes to weigh and always say why, and add ``loss``."""
     decided = {}
+    names = settings_of(facts.task, facts.labels)
     # The batch first (fine-tuning's steps depend on it), then fine_tune_epochs (the head
     # phase depends on whether fine-tuning follows), then the rest; returned in table order.
     first = ("batch_size", "fine_tune_epochs")
-    for name in (*first, *[n for n in SETTINGS[facts.task] if n not in first]):
+    for name in (*first, *[n for n in names if n not in first]):
         if user.get(name) is not None:
             decided[name] = Choice(user[name], "set by you", by_user=True)
-        elif recipe == "fixed":
+        elif recipe == "fixed" and name in FIXED[facts.task] and not (facts.labels == "numeric"
+                                                                       and name == "class_weight"):
             decided[name] = Choice(FIXED[facts.task][name], "--recipe fixed")
         else:
             decided[name] = _AUTO[name](facts, decided)
-    return {name: decided[name] for name in SETTINGS[facts.task]}
+    return {name: decided[name] for name in names}
 
 
 def _sequence_length(f: Facts, _) -> Choice:
@@ -131,6 +148,8 @@ def _dropout(f: Facts, _) -> Choice:
 
 
 def _class_weight(f: Facts, _) -> Choice:
+    if f.labels == "numeric":
+        return Choice("none", "numeric labels: no classes to weigh, every example weighs the same")
     counts = [c for c in f.class_counts or () if c]
     if len(counts) < 2:
         return Choice("none", "the class sizes are not known ahead of training (a tfds: stream): every example "
@@ -143,6 +162,12 @@ def _class_weight(f: Facts, _) -> Choice:
                                   f"against 0.864 unweighted, same accuracy; benchmarks/RESULTS.md)")
     return Choice("none", f"your classes are within {IMBALANCE_RATIO:g}x of each other in size (largest "
                           f"{max(counts):,}, smallest {min(counts):,}): every example weighs the same")
+
+
+def _loss(f: Facts, _) -> Choice:
+    return Choice(REGRESSION_LOSS, "mean squared error of the standardised target (the model predicts (y - mean) / "
+                                   "std of the training targets and scales back): the loss R² and RMSE measure; "
+                                   "--loss huber for targets with outliers")
 
 
 def _batch_size(f: Facts, _) -> Choice:
@@ -167,9 +192,11 @@ def _learning_rate(f: Facts, _) -> Choice:
 
 
 def _patience(f: Facts, _) -> Choice:
-    if f.cached:
-        return Choice(5, "each phase stops 5 epochs after its best val loss and keeps that epoch's weights")
-    return Choice(3, "each phase stops 3 epochs after its best val loss and keeps that epoch's weights")
+    patience = 5 if f.cached else 3
+    why = f"each phase stops {patience} epochs after its best val loss and keeps that epoch's weights"
+    if f.labels == "numeric":
+        why += " (numeric labels: the standardised error; fine-tuning is kept only if its val loss beats the head's)"
+    return Choice(patience, why)
 
 
 def _steps_per_epoch(f: Facts, decided: dict) -> int:
@@ -244,7 +271,7 @@ _AUTO = {
     "fine_tune_epochs": _fine_tune_epochs, "unfreeze": _unfreeze,
     "fine_tune_learning_rate": _fine_tune_learning_rate, "layer_decay": _layer_decay,
     "mixed_precision": _mixed_precision,
-    "jit_compile": _jit_compile, "image_size": _image_size,
+    "jit_compile": _jit_compile, "image_size": _image_size, "loss": _loss,
 }
 
 

@@ -1,5 +1,6 @@
 """Scores of a classifier on a labelled dataset: loss, accuracy, balanced accuracy, per-class precision, recall
-and F1, the confusion matrix, the most confused pairs and the worst-predicted examples."""
+and F1, the confusion matrix, the most confused pairs and the worst-predicted examples; of a
+regression (numeric labels): MAE, RMSE, R² and Spearman's rank correlation."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from tfxfer.io.progress import Progress
 
 def predict_with_labels(model: keras.Model, ds: tf.data.Dataset, what: str | None = None,
                         total: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, true labels) over a batched ``(inputs, label)`` dataset, in order;
-    with ``what`` named, progress over its ``total`` examples is shown."""
+    """(probabilities, true labels) over a batched ``(inputs, label)`` dataset, in order (for a
+    regression: (values, float targets)); with ``what`` named, progress over its ``total``
+    examples is shown."""
     probs, labels = [], []
     with Progress(what or "", total, "example", enabled=what is not None) as progress:
         for inputs, y in ds:
             probs.append(keras.ops.convert_to_numpy(model(inputs, training=False)).astype(np.float32))
             labels.append(np.asarray(y))
             progress.advance(len(labels[-1]))
-    return np.concatenate(probs), np.concatenate(labels).astype(np.int64)
+    labels = np.concatenate(labels)
+    return np.concatenate(probs), labels if labels.dtype.kind == "f" else labels.astype(np.int64)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
@@ -64,3 +67,44 @@ def worst_predictions(probabilities: np.ndarray, labels: np.ndarray, count: int 
     """Indices of the examples whose true class got the lowest probability, worst first."""
     picked = probabilities[np.arange(len(labels)), labels]
     return np.argsort(picked, kind="stable")[:count]
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, tied values sharing the mean of their ranks (as Spearman's rho needs)."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(1, len(values) + 1)
+    unique, inverse = np.unique(values, return_inverse=True)
+    if len(unique) < len(values):
+        ranks = (np.bincount(inverse, ranks) / np.bincount(inverse))[inverse]
+    return ranks
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    a, b = a - a.mean(), b - b.mean()
+    scale = np.sqrt(np.sum(a * a) * np.sum(b * b))
+    return float(np.sum(a * b) / scale) if scale > 0 else None
+
+
+def regression_report(values: np.ndarray, targets: np.ndarray) -> dict:
+    """MAE and RMSE (in the target's units), R² (1 - residual / total sum of squares: 0 is
+    predicting the mean, 1 is exact) and Spearman's rank correlation (Pearson's on the ranks,
+    ties sharing their mean rank) of predicted ``values`` against ``targets``. R² and Spearman
+    are None where the targets (or predictions) do not vary."""
+    values, targets = np.asarray(values, np.float64).reshape(-1), np.asarray(targets, np.float64).reshape(-1)
+    error = values - targets
+    total = float(np.sum((targets - targets.mean()) ** 2)) if len(targets) else 0.0
+    return {
+        "examples": int(len(targets)),
+        "mae": float(np.mean(np.abs(error))) if len(targets) else None,
+        "rmse": float(np.sqrt(np.mean(error ** 2))) if len(targets) else None,
+        "r2": 1.0 - float(np.sum(error ** 2)) / total if total > 0 else None,
+        "spearman": _correlation(_ranks(values), _ranks(targets)) if len(targets) > 1 else None,
+        "target_mean": float(targets.mean()) if len(targets) else None,
+        "target_std": float(targets.std()) if len(targets) else None,
+    }
+
+
+def worst_regressions(values: np.ndarray, targets: np.ndarray, count: int = 16) -> np.ndarray:
+    """Indices of the examples with the largest absolute error, worst first."""
+    return np.argsort(-np.abs(np.asarray(values) - np.asarray(targets)), kind="stable")[:count]

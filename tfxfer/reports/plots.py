@@ -1,5 +1,5 @@
-"""PNG plots of a run: training curves with the phase boundary, a confusion matrix, and the
-worst-predicted images.
+"""PNG plots of a run: training curves with the phase boundary, a confusion matrix (a regression:
+predicted against true values), and the worst-predicted images.
 
 Every text is drawn literally: class names are the user's, and matplotlib would otherwise read
 ``$...$`` in them as mathtext (``$x^$`` raises, ``$5 to $10`` renders in italics).
@@ -21,7 +21,8 @@ _LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 @plt.rc_context(_LITERAL_TEXT)
 def plot_training_curves(history: dict, path: Path, phase1_epochs: int | None = None) -> Path:
-    """Loss and accuracy by epoch, train and val, with the start of fine-tuning marked."""
+    """Loss and accuracy (a regression: mean absolute error) by epoch, train and val, with the
+    start of fine-tuning marked."""
     fig = training_curves_figure(history, phase1_epochs)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -33,7 +34,7 @@ def training_curves_figure(history: dict, phase1_epochs: int | None = None):
     """The figure :func:`plot_training_curves` saves; epochs are whole numbers on the axis."""
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "mae" if "mae" in history else "accuracy")):
         for prefix, style in (("", "-o"), ("val_", "--s")):
             values = history.get(prefix + metric)
             if values:
@@ -87,3 +88,23 @@ def plot_worst_examples(rows: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+@plt.rc_context(_LITERAL_TEXT)
+def plot_predicted_vs_true(values, targets, path: Path, title: str = "predicted against true") -> Path:
+    """A regression's scatter of predicted against true values, with the diagonal of exact answers."""
+    values, targets = np.asarray(values, np.float64), np.asarray(targets, np.float64)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(targets, values, s=8, alpha=0.5)
+    if len(targets):
+        low, high = float(min(targets.min(), values.min())), float(max(targets.max(), values.max()))
+        ax.plot([low, high], [low, high], color="grey", linestyle=":", label="exact")
+        ax.legend()
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -2,7 +2,9 @@
 training run's ``evaluation/``: ``report.json`` (accuracy, balanced accuracy, macro-F1, per-class
 precision, recall and F1, the most-confused class pairs), ``confusion_matrix.json`` and ``.png``, the
 worst-predicted examples (``worst_examples.png`` for images, ``worst_examples.csv`` for
-texts), and the same report as a plain-text table."""
+texts), and the same report as a plain-text table. A regression (numeric labels) gets
+``report.json`` with MAE, RMSE, R² and Spearman, ``predicted_vs_true.png`` and the examples
+with the largest errors (``worst_examples.csv``)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfxfer.reports.metrics import classification_report, worst_predictions
-from tfxfer.reports.plots import plot_confusion_matrix, plot_worst_examples
+from tfxfer.reports.metrics import classification_report, regression_report, worst_predictions, worst_regressions
+from tfxfer.reports.plots import plot_confusion_matrix, plot_predicted_vs_true, plot_worst_examples
 
 
 def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], task: str,
@@ -38,11 +40,33 @@ def write_report(out: Path, probabilities: np.ndarray, labels: np.ndarray, class
     if report["worst_examples"] and task == "image":
         plot_worst_examples(report["worst_examples"], out / "worst_examples.png")
     elif report["worst_examples"]:
-        with open(out / "worst_examples.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["input", "true", "predicted", "true_probability"])
-            writer.writeheader()
-            writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in report["worst_examples"])
+        _write_worst_csv(out / "worst_examples.csv", report["worst_examples"])
     return report
+
+
+def write_regression_report(out: Path, values: np.ndarray, targets: np.ndarray, task: str,
+                            inputs: list[str] | None = None, **header) -> dict:
+    """:func:`write_report` for numeric labels: ``values`` predicted against ``targets``."""
+    report = {**header, "task": task, "labels": "numeric", **regression_report(values, targets)}
+    report["worst_examples"] = [
+        {"input": inputs[i], "true": float(targets[i]), "predicted": float(values[i]),
+         "error": float(values[i] - targets[i])}
+        for i in (worst_regressions(values, targets) if inputs is not None else [])
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    report["output"] = str(out)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    plot_predicted_vs_true(values, targets, out / "predicted_vs_true.png")
+    if report["worst_examples"]:
+        _write_worst_csv(out / "worst_examples.csv", report["worst_examples"])
+    return report
+
+
+def _write_worst_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
 
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
@@ -57,6 +81,8 @@ def spreadsheet_safe(value):
 
 def format_report(report: dict) -> str:
     """The report as a plain-text table."""
+    if report.get("labels") == "numeric":
+        return _format_regression(report)
     width = max(len(name) for name in [*report["per_class"], "class"]) + 2
     lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
              f"accuracy {report['accuracy']:.4f}   balanced accuracy {report['balanced_accuracy']:.4f}   "
@@ -68,5 +94,21 @@ def format_report(report: dict) -> str:
     if report["most_confused"]:
         lines += ["", "most confused (true -> predicted):"]
         lines += [f"  {p['true']} -> {p['predicted']}: {p['count']}" for p in report["most_confused"]]
+    lines += ["", f"written to {report['output']}"]
+    return "\n".join(lines)
+
+
+def _format_regression(report: dict) -> str:
+    def shown(value):
+        return "-" if value is None else f"{value:.4f}"
+
+    lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
+             f"MAE {shown(report['mae'])}   RMSE {shown(report['rmse'])}   R² {shown(report['r2'])}   "
+             f"Spearman {shown(report['spearman'])}   (targets: mean {shown(report['target_mean'])}, "
+             f"std {shown(report['target_std'])})"]
+    if report["worst_examples"]:
+        lines += ["", "largest errors (true -> predicted):"]
+        lines += [f"  {row['true']:.4g} -> {row['predicted']:.4g}: {row['input'][:70]}"
+                  for row in report["worst_examples"][:5]]
     lines += ["", f"written to {report['output']}"]
     return "\n".join(lines)

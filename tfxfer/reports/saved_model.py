@@ -8,22 +8,25 @@ from pathlib import Path
 import numpy as np
 
 from tfxfer.data.sources import read_labelled
-from tfxfer.reports.report_files import write_report
+from tfxfer.reports.report_files import write_regression_report, write_report
 from tfxfer.serving.servable import Servable, encoded_inputs, load_servable, serve_in_batches, trained_columns
 
 
 def _predict(servable: Servable, inputs: list[str], batch_size: int) -> np.ndarray:
+    """Probabilities, or for numeric labels the predicted values, of ``inputs`` in order."""
     fed = encoded_inputs(servable, inputs)
-    return np.concatenate([out["probabilities"].numpy()
-                           for _, out in serve_in_batches(servable, fed, batch_size, inputs)])
+    output = "value" if servable.labels == "numeric" else "probabilities"
+    return np.concatenate([out[output].numpy() for _, out in serve_in_batches(servable, fed, batch_size, inputs)])
 
 
 def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *, text_column: str | None = None,
                          label_column: str | None = None, batch_size: int = 64) -> dict:
     """Scores an exported model on labelled data and writes the report files (:mod:`tfxfer.reports.report_files`).
 
-    The task, the classes and (unless given) the text and label columns are the ones the model
-    was trained with, read from the export's ``assets/tfxfer.json``.
+    The task, the kind of labels, the classes and (unless given) the text and label columns are
+    the ones the model was trained with, read from the export's ``assets/tfxfer.json``. A model
+    for numeric labels is scored by MAE, RMSE, R² and Spearman (labels that are not numbers are
+    an error naming their line).
 
     Example:
 
@@ -38,9 +41,12 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
     servable = load_servable(model_dir)
     text_column, label_column = trained_columns(servable, text_column, label_column)
     examples = read_labelled(data, servable.class_names, servable.task, text_column=text_column,
-                             label_column=label_column)
-    probabilities = _predict(servable, examples.inputs, batch_size)
+                             label_column=label_column, labels=servable.labels)
+    predicted = _predict(servable, examples.inputs, batch_size)
     version = servable.path
     out = Path(output or Path("evaluations") / f"{version.parent.name}-v{version.name}")
-    return write_report(out, probabilities, examples.labels, servable.class_names, servable.task, examples.inputs,
+    if servable.labels == "numeric":
+        return write_regression_report(out, predicted, examples.labels, servable.task, examples.inputs,
+                                       model=str(version), data=str(data))
+    return write_report(out, predicted, examples.labels, servable.class_names, servable.task, examples.inputs,
                         model=str(version), data=str(data))

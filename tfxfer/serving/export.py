@@ -73,11 +73,13 @@ def check_writable_dir(path: str | Path, role: str = "--export-dir") -> None:
 
 
 _INPUTS = {"image": ["image_bytes"], "text": ["text"]}
+_OUTPUTS = {"single": ["probabilities", "class_id", "class_name"], "numeric": ["value"]}
 
 
-def check_export_matches(model_dir: str | Path, task: str, class_names: list[str], by_user: bool = False) -> None:
+def check_export_matches(model_dir: str | Path, task: str, class_names: list[str], by_user: bool = False,
+                         labels: str = "single") -> None:
     """Refuses to add a version to ``model_dir`` whose newest version differs in task, input
-    signature or classes: TF Serving serves the newest version under the same name, so its
+    signature, kind of labels (its outputs) or classes: TF Serving serves the newest version under the same name, so its
     clients would suddenly get another kind of model. A name given with ``--name`` may take
     other classes (a retrained model with a class more), never another task or input."""
     model_dir = Path(model_dir)
@@ -97,6 +99,10 @@ def check_export_matches(model_dir: str | Path, task: str, class_names: list[str
         raise TfxferError(f"{newest} is a model for {old_task}, this one is for {task}: {how}")
     if old_inputs and old_inputs != _INPUTS[task]:
         raise TfxferError(f"{newest} takes inputs {', '.join(old_inputs)}, this model {', '.join(_INPUTS[task])}: {how}")
+    old_labels = info.get("labels", "single") if info else labels
+    if old_labels != labels:
+        raise TfxferError(f"{newest} is a model for {old_labels} labels (outputs {', '.join(_OUTPUTS[old_labels])}), "
+                          f"this one for {labels} labels (outputs {', '.join(_OUTPUTS[labels])}): {how}")
     old_classes = info.get("classes")
     if old_classes is not None and list(old_classes) != list(class_names) and not by_user:
         added = [c for c in class_names if c not in old_classes]
@@ -130,7 +136,8 @@ class _Servable(tf.Module):
     def __init__(self, model: keras.Model, class_names: list[str], task: str, max_image_pixels: int):
         super().__init__()
         self.model = model
-        self.class_names = tf.constant(class_names)
+        self.numeric = getattr(model, "labels", "single") == "numeric"
+        self.class_names = tf.constant(class_names, tf.string)
         if task == "image":
             size = model.image_size
 
@@ -147,7 +154,13 @@ class _Servable(tf.Module):
 
     def _outputs(self, inputs, model_inputs):
         """The outputs for a batch of ``inputs``; an empty batch gets empty outputs without
-        running the model (BatchNorm and the text layers fail on zero rows)."""
+        running the model (BatchNorm and the text layers fail on zero rows). Numeric labels:
+        ``value``, float32 [batch] in the target's units."""
+        if self.numeric:
+            value = tf.cond(tf.size(inputs) > 0,
+                            lambda: tf.reshape(tf.cast(self.model(model_inputs(), training=False), tf.float32), [-1]),
+                            lambda: tf.zeros([0], tf.float32))
+            return {"value": value}
         probabilities = tf.cond(
             tf.size(inputs) > 0,
             lambda: tf.cast(self.model(model_inputs(), training=False), tf.float32),
@@ -198,9 +211,11 @@ def export_saved_model(
 
     The ``serving_default`` signature takes ``image_bytes`` (encoded JPEG/PNG/GIF/BMP of any
     size) for image models or ``text`` for text models, and returns ``probabilities``,
-    ``class_id`` and ``class_name``; an image whose header declares more than ``max_image_pixels``
-    pixels fails the request before it is decoded. ``assets/labels.txt`` lists the classes and
-    ``assets/tfxfer.json`` holds ``metadata`` with the library versions. A ``name`` whose
+    ``class_id`` and ``class_name`` (a model for numeric labels: ``value``, float32 [batch] in
+    the target's units); an image whose header declares more than ``max_image_pixels``
+    pixels fails the request before it is decoded. ``assets/labels.txt`` lists the classes (none
+    for numeric labels) and ``assets/tfxfer.json`` holds the kind of labels (and a regression's
+    target mean and standard deviation), ``metadata`` and the library versions. A ``name`` whose
     newest version is another task or takes other inputs is refused, and other classes too
     unless ``name_given`` (see :func:`check_export_matches`).
     ``class_names`` defaults to the model's own (recorded by ``fine_tune`` from the data it
@@ -220,27 +235,33 @@ def export_saved_model(
     ```
     """
     task = model.task
-    class_names = _class_names(model, class_names)
+    labels = getattr(model, "labels", "single")
+    if labels == "numeric" and class_names:
+        raise TfxferError("a model for numeric labels has no classes: leave class_names out")
+    class_names = [] if labels == "numeric" else _class_names(model, class_names)
     check_class_names(class_names, "export_saved_model class_names")
     try:
         check_model_name(name)
     except ValueError as e:
         raise TfxferError(f"model name {e}") from None
-    check_export_matches(Path(export_dir) / name, task, list(class_names), by_user=name_given)
+    check_export_matches(Path(export_dir) / name, task, list(class_names), by_user=name_given, labels=labels)
     model_dir = ensure_writable_dir(Path(export_dir) / name)
     _remove_stale_temporaries(model_dir)
     tmp = model_dir / _temporary_name()
     staging = Path(tempfile.mkdtemp(prefix="tfxfer-assets-"))
     try:
-        labels_file = staging / "labels.txt"
-        labels_file.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
         info_file = staging / "tfxfer.json"
         limits = {"max_image_pixels": max_image_pixels} if task == "image" else {}
-        info_file.write_text(json.dumps({"task": task, "inputs": _INPUTS[task], "classes": list(class_names),
+        target = {"target": dict(zip(("mean", "std"), model.target_scale, strict=True))} if labels == "numeric" else {}
+        info_file.write_text(json.dumps({"task": task, "inputs": _INPUTS[task], "labels": labels,
+                                         "outputs": _OUTPUTS[labels], "classes": list(class_names), **target,
                                          **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
         servable = _Servable(model, list(class_names), task, max_image_pixels)
-        servable.labels_asset = tf.saved_model.Asset(str(labels_file))
+        if labels == "single":
+            labels_file = staging / "labels.txt"
+            labels_file.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
+            servable.labels_asset = tf.saved_model.Asset(str(labels_file))
         servable.info_asset = tf.saved_model.Asset(str(info_file))
         started = time.perf_counter()
         log.info("exporting %s: writing the SavedModel, then loading it back to check it", model_dir)
@@ -273,12 +294,16 @@ def _class_names(model: TransferClassifier, given: list[str] | None) -> list[str
 
 
 def _check_written(path: Path, model: TransferClassifier, task: str) -> float:
-    """The largest difference between the written SavedModel's and the model's probabilities."""
+    """The largest difference between the written SavedModel's and the model's outputs
+    (probabilities, or a regression's values relative to the target's standard deviation)."""
     inputs = _check_inputs(task, model.image_size)
     served = load_signature(path, task)
-    got = served(**{"image_bytes" if task == "image" else "text": inputs})["probabilities"].numpy()
+    numeric = getattr(model, "labels", "single") == "numeric"
+    got = served(**{"image_bytes" if task == "image" else "text": inputs})["value" if numeric else "probabilities"]
     want = _reference_probabilities(model, task, inputs)
-    diff = float(np.max(np.abs(got - want)))
+    diff = float(np.max(np.abs(got.numpy().reshape(want.shape) - want)))
+    if numeric:
+        diff /= model.target_scale[1]
     if diff > PARITY_TOLERANCE:
         raise RuntimeError(f"the written SavedModel disagrees with the Keras model (max abs diff {diff:.2e})")
     return diff

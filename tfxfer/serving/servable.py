@@ -38,13 +38,14 @@ def latest_version(model_dir: str | Path) -> Path:
 @dataclass(frozen=True)
 class Servable:
     """One exported version: its serving signature and what it says of itself in
-    ``assets/tfxfer.json`` (task, classes, and the settings it was trained with)."""
+    ``assets/tfxfer.json`` (task, kind of labels, classes, and the settings it was trained with)."""
 
     path: Path
     task: str
-    class_names: list[str]
+    class_names: list[str]  # empty for numeric labels
     trained_with: dict  # the training run's resolved config ({} for an export without one)
     signature: Callable
+    labels: str = "single"  # "numeric": the signature outputs ``value`` (a regression)
 
     @property
     def input_key(self) -> str:
@@ -66,8 +67,8 @@ def _class_names(path: Path, info: dict) -> list[str]:
     """The classes in output order: tfxfer.json's list, else labels.txt one a line (exports
     older than tfxfer.json's ``classes``). Split on newlines only: ``splitlines()`` would also
     split inside a name at \\u2028 or \\x85."""
-    if isinstance(info.get("classes"), list):
-        return [str(name) for name in info["classes"]]
+    if isinstance(info.get("classes"), list) or info.get("labels") == "numeric":
+        return [str(name) for name in info.get("classes") or []]
     labels_file = path / "assets" / "labels.txt"
     if not labels_file.exists():
         raise TfxferError(f"{path} has no assets/tfxfer.json or assets/labels.txt: was it exported by tfxfer?")
@@ -79,7 +80,8 @@ def load_servable(model_dir: str | Path) -> Servable:
     path = latest_version(model_dir)
     info = read_info(path)
     task = info.get("task", "image")
-    return Servable(path, task, _class_names(path, info), info.get("config") or {}, load_signature(path, task))
+    return Servable(path, task, _class_names(path, info), info.get("config") or {}, load_signature(path, task),
+                    info.get("labels", "single"))
 
 
 def trained_columns(servable: Servable, text_column: str | None, label_column: str | None) -> tuple[str, str]:
@@ -142,10 +144,15 @@ def encoded_inputs(servable: Servable, inputs: list[str]) -> list:
 def predictions(servable: Servable, inputs: list[str], batch_size: int = 64, top_k: int = 3):
     """One dict a input, in order: ``input``, ``class_name``, ``class_id``, ``probability`` (of
     that class), ``top_k`` (the ``top_k`` likeliest classes with their probabilities) and
-    ``probabilities`` (every class, in ``servable.class_names`` order)."""
+    ``probabilities`` (every class, in ``servable.class_names`` order); for numeric labels
+    ``input`` and ``value`` (in the target's units)."""
     fed = encoded_inputs(servable, inputs)
     k = min(top_k, len(servable.class_names))
     for start, out in serve_in_batches(servable, fed, batch_size, inputs):
+        if servable.labels == "numeric":
+            for row, value in enumerate(out["value"].numpy()):
+                yield {"input": inputs[start + row], "value": float(value)}
+            continue
         for row, probabilities in enumerate(out["probabilities"].numpy()):
             best = np.argsort(-probabilities, kind="stable")[:k]
             class_id = int(out["class_id"][row])

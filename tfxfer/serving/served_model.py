@@ -144,8 +144,10 @@ class ServedModel(engine.Model):
             log.warning("%s: version %d does not load (%s); %s", self.name, number, first_line(e),
                         f"still serving version {self.current.number}" if self.current else "nothing served")
             return None
-        log.info("%s: version %d loaded in %.1f s (%s, %d classes)", self.name, number,
-                 time.perf_counter() - started, loaded.servable.task, len(loaded.servable.class_names))
+        kind = ("numeric labels" if loaded.servable.labels == "numeric"
+                else f"{len(loaded.servable.class_names)} classes")
+        log.info("%s: version %d loaded in %.1f s (%s, %s)", self.name, number,
+                 time.perf_counter() - started, loaded.servable.task, kind)
         return loaded
 
     def serve_version(self, loaded: LoadedVersion) -> LoadedVersion | None:

@@ -1,0 +1,45 @@
+"""What a model trains against: sparse cross-entropy and accuracy for classes; for numeric labels
+the mean squared error (or Huber loss) of the standardised target, with the mean absolute error
+in the target's units to watch.
+
+A regression model outputs values in the target's units (tfxfer.models.heads.TargetScale);
+its loss divides the error by the training targets' standard deviation first, so the loss is
+the one of a model predicting the standardised target: the same scale whatever the target's
+units, which keeps the recipe's learning rates right for any target.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class StandardisedError(keras.losses.Loss):
+    """``mse`` or ``huber`` (delta 1, in standard deviations) of ``(y_true - y_pred) / std``."""
+
+    def __init__(self, std: float = 1.0, kind: str = "mse", name: str | None = None, **kwargs):
+        if kind not in ("mse", "huber"):
+            raise ValueError(f"kind must be mse or huber, got {kind!r}")
+        super().__init__(name=name or f"standardised_{kind}", **kwargs)
+        self.std, self.kind = float(std), kind
+
+    def call(self, y_true, y_pred):
+        error = (ops.reshape(ops.cast(y_true, "float32"), (-1,)) - ops.reshape(ops.cast(y_pred, "float32"), (-1,)))
+        error = error / self.std
+        if self.kind == "mse":
+            return ops.square(error)
+        absolute = ops.abs(error)
+        return ops.where(absolute <= 1.0, 0.5 * ops.square(error), absolute - 0.5)
+
+    def get_config(self):
+        return {**super().get_config(), "std": self.std, "kind": self.kind}
+
+
+def loss_and_metrics(model: keras.Model, loss: str | None = None) -> tuple:
+    """(loss, metrics) to compile ``model`` with: a classifier's cross-entropy and accuracy, or a
+    regressor's standardised ``loss`` (mse by default) and mean absolute error."""
+    if getattr(model, "labels", "single") != "numeric":
+        return "sparse_categorical_crossentropy", ["accuracy"]
+    _, std = model.target_scale
+    return StandardisedError(std, loss or "mse"), [keras.metrics.MeanAbsoluteError(name="mae")]
