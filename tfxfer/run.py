@@ -25,6 +25,7 @@ from tfxfer.errors import TfxferError, WorkerLostError, first_line
 from tfxfer.finetune import budget
 from tfxfer.finetune.checkpoints import Checkpoints, without_optimizer
 from tfxfer.finetune.distribution import is_chief, select_strategy, strategy_name, worker_label
+from tfxfer.finetune.losses import loss_and_metrics
 from tfxfer.finetune.phases import fine_tune
 from tfxfer.finetune.precision import set_mixed_precision
 from tfxfer.io.atomic import rename_durably, temporary_sibling, write_text_atomically
@@ -380,8 +381,10 @@ def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, f
              strategy, policy: str, started: float) -> dict:
     """What ``metrics.json`` holds (DESIGN.md's contract, and more)."""
     def scores(role: str) -> dict:
-        if datasets.labels == "numeric":
-            return regression_report(*predictions[role])
+        if datasets.labels == "numeric":  # and the training loss (the standardised error), as for classes
+            values, targets = predictions[role]
+            loss = loss_and_metrics(model, config.loss)[0]
+            return {**regression_report(values, targets), "loss": float(loss(targets, values))}
         return classification_report(*predictions[role], datasets.class_names)
 
     val_scores = scores("val")

@@ -114,4 +114,6 @@ def test_regression_trains_exports_serves_and_is_scored(ratings, tmp_path):
     for name, value in hand.items():
         assert report[name] == pytest.approx(value, abs=1e-4), name
         assert metrics["test"][name] == pytest.approx(value, abs=1e-4), name  # the Keras model's, in training
+    # the loss it trained on: the mean squared error in standard deviations of the training targets
+    assert metrics["test"]["loss"] == pytest.approx((hand["rmse"] / metrics["target"]["std"]) ** 2, rel=1e-3)
     assert (tmp_path / "report" / "predicted_vs_true.png").stat().st_size > 5000

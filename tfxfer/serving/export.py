@@ -79,8 +79,8 @@ _OUTPUTS = {"single": ["probabilities", "class_id", "class_name"], "numeric": ["
 def check_export_matches(model_dir: str | Path, task: str, class_names: list[str], by_user: bool = False,
                          labels: str = "single") -> None:
     """Refuses to add a version to ``model_dir`` whose newest version differs in task, input
-    signature, kind of labels (its outputs) or classes: TF Serving serves the newest version under the same name, so its
-    clients would suddenly get another kind of model. A name given with ``--name`` may take
+    signature, kind of labels (its outputs) or classes: TF Serving serves the newest version
+    under the same name, so its clients would suddenly get another kind of model. A name given with ``--name`` may take
     other classes (a retrained model with a class more), never another task or input."""
     model_dir = Path(model_dir)
     numbers = versions(model_dir) if model_dir.is_dir() else []
