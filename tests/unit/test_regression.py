@@ -165,3 +165,20 @@ def test_the_cli_refuses_bad_numeric_labels_in_one_line(tmp_path):
     results = refused_in_parallel(cases, attempt)
     assert "--labels numeric" in error_line(results[0])
     assert not output.exists() and not (tmp_path / "exported").exists()  # nothing written
+
+
+def test_a_new_version_with_another_kind_of_labels_is_refused(tmp_path):
+    import json
+
+    from tfxfer.serving.export import check_export_matches
+
+    assets = tmp_path / "ratings" / "1" / "assets"
+    assets.mkdir(parents=True)
+    (assets / "tfxfer.json").write_text(json.dumps({"task": "text", "inputs": ["text"], "labels": "numeric",
+                                                    "classes": []}))
+    check_export_matches(tmp_path / "ratings", "text", [], labels="numeric")  # a retrained regressor: fine
+    with pytest.raises(TfxferError) as raised:
+        check_export_matches(tmp_path / "ratings", "text", ["neg", "pos"], by_user=True)
+    assert str(raised.value) == (f"{tmp_path / 'ratings' / '1'} is a model for numeric labels (outputs value), this "
+                                 f"one for single labels (outputs probabilities, class_id, class_name): pass --name "
+                                 f"with another name to export beside it")
