@@ -103,6 +103,20 @@ def _class_weight(value):
                      f"{text!r} is neither (no such file)")
 
 
+def text_columns(value) -> tuple[str, ...]:
+    """``--text-column``: one column (``text``) or two, comma-separated (``question,answer``:
+    sentence pairs, both texts packed into one input by the backbone's own tokenizer)."""
+    names = tuple(name.strip() for name in str(value).split(","))
+    if not 1 <= len(names) <= 2 or not all(names) or len(set(names)) != len(names):
+        raise ValueError(f"must name one text column (text) or two different ones for sentence pairs "
+                         f"(sentence1,sentence2), got {value!r}")
+    return names
+
+
+def _text_column(value) -> str:
+    return ",".join(text_columns(value))
+
+
 def _unfreeze(value):
     mode = parse_unfreeze(value)
     return mode if isinstance(mode, str) else str(mode)
@@ -225,7 +239,9 @@ class TrainConfig:
     jit_compile: bool | None = _setting(None, "XLA-compile the training step (text: everything after the "
                                               "tokenizer)", _bool, _BOOLEAN, shown=_RECIPE)
     val_split: float = _setting(0.1, "fraction held out for validation without --val", _float(0.0, 1.0))
-    text_column: str = _setting("text", "text: the column holding the text")
+    text_column: str = _setting("text", "text: the column holding the text, or two comma-separated columns for "
+                                        "sentence pairs (sentence1,sentence2: packed as [CLS] a [SEP] b [SEP])",
+                                _text_column)
     label_column: str = _setting("label", "text: the column holding the label")
     max_train_examples: int | None = _setting(None, "train on a stratified subset of this size", _int(2))
     strategy: str = _setting("auto", "|".join(STRATEGIES), _choice(*STRATEGIES))
@@ -284,10 +300,11 @@ def infer_task(train: str, text_column: str = "text") -> str:
     path = Path(str(train))
     if path.suffix.lower() == ".csv" and path.is_file():
         header = _csv_header(path)
-        if "path" in header and text_column not in header:
+        missing = [column for column in text_columns(text_column) if column not in header]
+        if "path" in header and missing:
             return "image"
-        if header and text_column not in header:
-            raise TfxferError(f"--train {train} has neither a {text_column!r} column (text data; --text-column names "
+        if header and missing:
+            raise TfxferError(f"--train {train} has neither a {missing[0]!r} column (text data; --text-column names "
                               f"another) nor a 'path' column (an image manifest: a header row path,label); its "
                               f"header is {','.join(header)}")
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl"):

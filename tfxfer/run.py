@@ -18,7 +18,7 @@ import tensorflow as tf
 import yaml
 
 from tfxfer import recipe
-from tfxfer.config import TrainConfig
+from tfxfer.config import TrainConfig, text_columns
 from tfxfer.data import sources
 from tfxfer.data.class_weights import class_counts, class_weights, describe
 from tfxfer.errors import TfxferError, WorkerLostError, first_line
@@ -38,7 +38,13 @@ from tfxfer.reports.hparams import write_hparams
 from tfxfer.reports.metrics import classification_report, predict_with_labels
 from tfxfer.reports.plots import plot_training_curves
 from tfxfer.reports.report_files import format_report, write_report
-from tfxfer.serving.export import check_export_matches, check_writable_dir, ensure_writable_dir, export_saved_model
+from tfxfer.serving.export import (
+    check_export_matches,
+    check_writable_dir,
+    ensure_writable_dir,
+    export_saved_model,
+    serving_inputs,
+)
 
 log = logging.getLogger("tfxfer")
 # What a run tells its user (the recipe table, the classes, the scores, where the outputs went):
@@ -71,7 +77,8 @@ def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
         examples = len(splits.train) if splits else sources.tfds_num_examples(config.train)
         facts = recipe_facts.gather(config.task, config.backbone, splits.train.inputs if splits else [],
                                     num_classes, cached=cached, replicas=strategy.num_replicas_in_sync,
-                                    preprocessor=config.preprocessor, examples=examples, class_counts=counts)
+                                    preprocessor=config.preprocessor, examples=examples, class_counts=counts,
+                                    train_pairs=splits.train.pairs if splits else None)
     return recipe.decide(facts, user, config.recipe)
 
 
@@ -115,7 +122,8 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
                                       dropout=config.dropout, image_size=size, weights=config.weights)
     return build_text_classifier(config.backbone, num_classes, pooling=config.pooling, dropout=config.dropout,
                                  sequence_length=config.sequence_length, weights=config.weights,
-                                 preprocessor=config.preprocessor)
+                                 preprocessor=config.preprocessor,
+                                 text_pair=len(text_columns(config.text_column)) == 2)
 
 
 def _read_splits(config: TrainConfig):
@@ -250,7 +258,8 @@ def run(config: TrainConfig) -> RunResult:
     if chief:  # checked now, created only once every input has passed
         check_writable_dir(config.export_dir)
         check_writable_dir(run_dir, "--output")
-        check_export_matches(Path(config.export_dir) / config.name, config.task, class_names, by_user=explicit_name)
+        check_export_matches(Path(config.export_dir) / config.name, config.task, class_names, by_user=explicit_name,
+                             inputs=serving_inputs(config.task, len(text_columns(config.text_column)) == 2))
     # --batch-size is per replica; the learning rates scale linearly with the replica count
     # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
     replicas = strategy.num_replicas_in_sync
@@ -422,7 +431,7 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
     metrics["export_path"] = str(export_path)
     examples = datasets.examples(final_role)
     report = write_report(run_dir / "evaluation", *predictions[final_role], datasets.class_names, config.task,
-                          examples.inputs if examples is not None else None, model=str(export_path),
+                          examples.shown() if examples is not None else None, model=str(export_path),
                           data=getattr(config, final_role) or f"the val split of {config.train}")
     shutil.copyfile(run_dir / "evaluation" / "confusion_matrix.png", plots / "confusion_matrix.png")
     write_hparams(run_dir / "tensorboard", run_dir.name, config, metrics)

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from tfxfer.data.sources import read_labelled
+from tfxfer.errors import TfxferError
 from tfxfer.reports.report_files import write_report
 from tfxfer.serving.servable import Servable, encoded_inputs, load_servable, serve_in_batches, trained_columns
 
 
-def _predict(servable: Servable, inputs: list[str], batch_size: int) -> np.ndarray:
+def _predict(servable: Servable, inputs: list, batch_size: int) -> np.ndarray:
     fed = encoded_inputs(servable, inputs)
     return np.concatenate([out["probabilities"].numpy()
                            for _, out in serve_in_batches(servable, fed, batch_size, inputs)])
@@ -39,8 +40,13 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
     text_column, label_column = trained_columns(servable, text_column, label_column)
     examples = read_labelled(data, servable.class_names, servable.task, text_column=text_column,
                              label_column=label_column)
-    probabilities = _predict(servable, examples.inputs, batch_size)
+    if servable.text_pair != (examples.pairs is not None):
+        raise TfxferError(f"{servable.path} is a {'sentence-pair' if servable.text_pair else 'single-text'} model: "
+                          f"pass --text-column with {'its two columns (a,b)' if servable.text_pair else 'one column'}, "
+                          f"as it was trained with")
+    inputs = list(zip(examples.inputs, examples.pairs)) if servable.text_pair else examples.inputs
+    probabilities = _predict(servable, inputs, batch_size)
     version = servable.path
     out = Path(output or Path("evaluations") / f"{version.parent.name}-v{version.name}")
-    return write_report(out, probabilities, examples.labels, servable.class_names, servable.task, examples.inputs,
+    return write_report(out, probabilities, examples.labels, servable.class_names, servable.task, examples.shown(),
                         model=str(version), data=str(data))

@@ -20,7 +20,7 @@ import tensorflow as tf
 from prometheus_client import Histogram
 
 from tfxfer.data.images import ACCEPTED_FORMATS
-from tfxfer.errors import first_line
+from tfxfer.errors import TfxferError, first_line
 from tfxfer.serving import engine
 from tfxfer.serving.batching import Batcher, BatcherClosed, Outputs
 from tfxfer.serving.export_dir import complete_versions
@@ -57,7 +57,13 @@ class LoadedVersion:
     def load(cls, name: str, path: Path, batching: BatchingOptions) -> LoadedVersion:
         """Loads ``path`` and runs one example through it, so the first request does not pay
         for the graph's first run."""
-        version = cls(name, int(path.name), load_servable(path), signature_def(read_saved_model(path)), batching)
+        servable = load_servable(path)
+        if servable.text_pair:  # requests carry one input a row here; TF Serving itself serves both
+            raise TfxferError(f"{path} is a sentence-pair model (inputs {', '.join(servable.input_keys)}): "
+                              f"tfxfer.serve answers one-input models only; serve it with TF Serving "
+                              f"(tensorflow_model_server), which takes both inputs, or call it with "
+                              f"python -m tfxfer.predict")
+        version = cls(name, int(path.name), servable, signature_def(read_saved_model(path)), batching)
         warm_up = ([b"a few words"] if version.servable.task == "text"
                    else [tf.io.encode_png(tf.zeros([8, 8, 3], tf.uint8)).numpy()])
         version._call(warm_up)
