@@ -300,7 +300,11 @@ def infer_task(train: str, text_column: str = "text") -> str:
     path = Path(str(train))
     if path.suffix.lower() == ".csv" and path.is_file():
         header = _csv_header(path)
-        missing = [column for column in text_columns(text_column) if column not in header]
+        columns = text_columns(text_column)
+        missing = [column for column in columns if column not in header]
+        if len(columns) == 2 and header and missing:  # two text columns: sentence pairs, never images
+            raise TfxferError(f"--train {train} has no {missing[0]!r} column for the sentence pairs --text-column "
+                              f"{text_column} names; its columns are {','.join(header)}")
         if "path" in header and missing:
             return "image"
         if header and missing:

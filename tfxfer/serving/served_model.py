@@ -59,10 +59,8 @@ class LoadedVersion:
         for the graph's first run."""
         servable = load_servable(path)
         if servable.text_pair:  # requests carry one input a row here; TF Serving itself serves both
-            raise TfxferError(f"{path} is a sentence-pair model (inputs {', '.join(servable.input_keys)}): "
-                              f"tfxfer.serve answers one-input models only; serve it with TF Serving "
-                              f"(tensorflow_model_server), which takes both inputs, or call it with "
-                              f"python -m tfxfer.predict")
+            raise TfxferError(f"a sentence-pair model (inputs {', '.join(servable.input_keys)}): tfxfer.serve "
+                              f"serves one-input models; use TF Serving or python -m tfxfer.predict")
         version = cls(name, int(path.name), servable, signature_def(read_saved_model(path)), batching)
         warm_up = ([b"a few words"] if version.servable.task == "text"
                    else [tf.io.encode_png(tf.zeros([8, 8, 3], tf.uint8)).numpy()])
