@@ -119,3 +119,44 @@ def test_the_recipe_counts_the_packed_pair(tmp_path):
     decided = decide(Facts("text", 10, 2, True, token_lengths=packed, text_pairs=True), {})
     assert decided["sequence_length"].value == 16
     assert "sentence pairs, both texts packed as [CLS] a [SEP] b [SEP]" in decided["sequence_length"].why
+
+
+def _pair_version(root):
+    """A version directory as far as its assets say: a sentence-pair text model."""
+    assets = root / "1" / "assets"
+    assets.mkdir(parents=True)
+    (assets / "tfxfer.json").write_text(json.dumps({"task": "text", "inputs": ["text", "text_pair"],
+                                                    "classes": ["different", "same"]}))
+    return root / "1"
+
+
+def test_a_pair_model_and_a_single_text_model_never_share_a_name(tmp_path):
+    from tfxfer.serving.export import check_export_matches, serving_inputs
+
+    _pair_version(tmp_path / "nli")
+    classes = ["different", "same"]
+    check_export_matches(tmp_path / "nli", "text", classes, inputs=serving_inputs("text", text_pair=True))
+    with pytest.raises(TfxferError, match="takes inputs text, text_pair, this model text: pass --name"):
+        check_export_matches(tmp_path / "nli", "text", classes, by_user=True)
+
+
+def test_predict_takes_a_pair_models_texts_two_by_two(tmp_path):
+    from tfxfer.predict import _paired
+    from tfxfer.serving.servable import Servable, encoded_inputs
+
+    pair = Servable(tmp_path, "text", ["different", "same"], {}, signature=None, input_keys=("text", "text_pair"))
+    assert _paired(pair, ["a", "b", "c", ""]) == [("a", "b"), ("c", "")]
+    with pytest.raises(TfxferError, match=r"two by two, TEXT TEXT_PAIR \(got 3 strings"):
+        _paired(pair, ["a", "b", "c"])
+    with pytest.raises(TfxferError, match="sentence-pair model: it takes two texts an example"):
+        encoded_inputs(pair, ["a lone text"])
+    single = Servable(tmp_path, "text", ["neg", "pos"], {}, signature=None)
+    assert _paired(single, ["a", "b", "c"]) == ["a", "b", "c"] and not single.text_pair
+
+
+def test_the_local_model_server_refuses_a_pair_model_before_loading_it(tmp_path):
+    from tfxfer.serving.served_model import BatchingOptions, LoadedVersion
+
+    with pytest.raises(TfxferError, match=r"a sentence-pair model \(inputs text, text_pair\): tfxfer.serve serves "
+                                          r"one-input models; use TF Serving"):
+        LoadedVersion.load("nli", _pair_version(tmp_path / "nli"), BatchingOptions())

@@ -25,7 +25,7 @@ from tfxfer.serving import engine
 from tfxfer.serving.batching import Batcher, BatcherClosed, Outputs
 from tfxfer.serving.export_dir import complete_versions
 from tfxfer.serving.rest_api import BadRequest, NotFound, input_values, predict_response
-from tfxfer.serving.servable import Servable, load_servable
+from tfxfer.serving.servable import Servable, load_servable, read_info
 from tfxfer.serving.serving_contract import read_saved_model, signature_def
 
 log = logging.getLogger("tfxfer")
@@ -57,11 +57,11 @@ class LoadedVersion:
     def load(cls, name: str, path: Path, batching: BatchingOptions) -> LoadedVersion:
         """Loads ``path`` and runs one example through it, so the first request does not pay
         for the graph's first run."""
-        servable = load_servable(path)
-        if servable.text_pair:  # requests carry one input a row here; TF Serving itself serves both
-            raise TfxferError(f"a sentence-pair model (inputs {', '.join(servable.input_keys)}): tfxfer.serve "
-                              f"serves one-input models; use TF Serving or python -m tfxfer.predict")
-        version = cls(name, int(path.name), servable, signature_def(read_saved_model(path)), batching)
+        inputs = read_info(path).get("inputs") or []
+        if len(inputs) > 1:  # requests carry one input a row here; TF Serving itself serves both
+            raise TfxferError(f"a sentence-pair model (inputs {', '.join(inputs)}): tfxfer.serve serves one-input "
+                              f"models; use TF Serving or python -m tfxfer.predict")
+        version = cls(name, int(path.name), load_servable(path), signature_def(read_saved_model(path)), batching)
         warm_up = ([b"a few words"] if version.servable.task == "text"
                    else [tf.io.encode_png(tf.zeros([8, 8, 3], tf.uint8)).numpy()])
         version._call(warm_up)
