@@ -274,6 +274,11 @@ class TrainConfig:
         if self.epochs == 0 and self.fine_tune_epochs == 0:
             raise TfxferError("--epochs and --fine-tune-epochs are both 0: nothing would train")
 
+    @property
+    def text_pair(self) -> bool:
+        """``--text-column`` names two columns: the model reads sentence pairs."""
+        return len(text_columns(self.text_column)) == 2
+
     def resolved(self) -> TrainConfig:
         """A copy with the weights and the model name filled in (the recipe decides the rest)."""
         task = self.task or infer_task(self.train, self.text_column)

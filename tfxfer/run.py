@@ -18,7 +18,7 @@ import tensorflow as tf
 import yaml
 
 from tfxfer import recipe
-from tfxfer.config import TrainConfig, text_columns
+from tfxfer.config import TrainConfig
 from tfxfer.data import sources
 from tfxfer.data.class_weights import class_counts, class_weights, describe
 from tfxfer.errors import TfxferError, WorkerLostError, first_line
@@ -123,7 +123,7 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
     return build_text_classifier(config.backbone, num_classes, pooling=config.pooling, dropout=config.dropout,
                                  sequence_length=config.sequence_length, weights=config.weights,
                                  preprocessor=config.preprocessor,
-                                 text_pair=len(text_columns(config.text_column)) == 2)
+                                 text_pair=config.text_pair)
 
 
 def _read_splits(config: TrainConfig):
@@ -259,7 +259,7 @@ def run(config: TrainConfig) -> RunResult:
         check_writable_dir(config.export_dir)
         check_writable_dir(run_dir, "--output")
         check_export_matches(Path(config.export_dir) / config.name, config.task, class_names, by_user=explicit_name,
-                             inputs=serving_inputs(config.task, len(text_columns(config.text_column)) == 2))
+                             inputs=serving_inputs(config.task, config.text_pair))
     # --batch-size is per replica; the learning rates scale linearly with the replica count
     # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
     replicas = strategy.num_replicas_in_sync
