@@ -39,6 +39,16 @@ Numeric labels (regression)
   ``movieReviewSnippets`` (default): 10,605 Rotten Tomatoes review sentences (Pang & Lee's),
   mean 19 words; ``tweets`` 4,200; ``nytEditorialSnippets`` 5,190; ``amazonReviewSnippets`` 3,708.
 
+Sentence pairs
+--------------
+* ``trec_question_pairs(train_size, heldout_size, seed)``: NOT a real sentence-pair dataset,
+  a stand-in built from the TREC questions above: two questions a row (``question,other``),
+  ``same`` when their coarse classes agree, else ``different`` (half each), the training and
+  held-out pairs drawn from disjoint questions. No labelled pair dataset (MRPC, SICK,
+  SNLI/MultiNLI, Quora question pairs, STS-B, PAWS, WikiQA) was found inside a PyPI, npm or
+  Debian package: benchmarks/RESULTS.md lists what was searched. Also writes the same pairs
+  with the two questions joined into one ``text`` column (``concatenated_*.csv``).
+
 Images
 ------
 * ``lfw_face_folders()``: 200 real photo crops from Labeled Faces in the Wild, 25x25 grey:
@@ -130,6 +140,50 @@ def trec_questions_csv() -> Path:
         demo.write_labelled_csv(tmp / "trec.csv", _unique(rows))
 
     return demo._extract_atomically(target, fill) / "trec.csv"
+
+
+def _question_pairs(rows: list[tuple[str, str]], n: int, rng) -> list[tuple[str, str, str]]:
+    """``n`` pairs of distinct questions of ``rows``, half of one class and half of two."""
+    by_class: dict[str, list[str]] = {}
+    for text, label in rows:
+        by_class.setdefault(label, []).append(text)
+    classes = sorted(by_class)
+    pairs = []
+    for i in range(n):
+        if i % 2 == 0:  # same: a class in proportion to its questions
+            label = rows[rng.integers(len(rows))][1]
+            a, b = rng.choice(by_class[label], 2, replace=False)
+            pairs.append((str(a), str(b), "same"))
+        else:
+            first, second = rng.choice(classes, 2, replace=False)
+            pairs.append((str(rng.choice(by_class[first])), str(rng.choice(by_class[second])), "different"))
+    return [pairs[i] for i in rng.permutation(n)]
+
+
+def trec_question_pairs(train_size: int, heldout_size: int, seed: int = 0) -> dict[str, Path]:
+    """{"train", "heldout", "concatenated_train", "concatenated_heldout"}: CSVs of TREC
+    question pairs (see the module docstring: a stand-in, not a real pair dataset)."""
+    target = demo.cache_dir() / "benchmarks" / f"trec_pairs_{train_size}_{heldout_size}_s{seed}"
+    names = ("train", "heldout")
+
+    def fill(tmp: Path) -> None:
+        with open(trec_questions_csv(), newline="", encoding="utf-8") as f:
+            rows = [(r["text"], r["label"]) for r in csv.DictReader(f)]
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(rows))
+        cut = len(rows) * train_size // (train_size + heldout_size)
+        for name, idx, n in (("train", order[:cut], train_size), ("heldout", order[cut:], heldout_size)):
+            pairs = _question_pairs([rows[i] for i in idx], n, rng)
+            for path, header, shaped in ((tmp / f"{name}.csv", ("question", "other", "label"), pairs),
+                                         (tmp / f"concatenated_{name}.csv", ("text", "label"),
+                                          [(f"{a} {b}", y) for a, b, y in pairs])):
+                with open(path, "w", newline="", encoding="utf-8") as f:
+                    csv.writer(f).writerows([header, *shaped])
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = demo._extract_atomically(target, fill)
+    return {**{name: folder / f"{name}.csv" for name in names},
+            **{f"concatenated_{name}": folder / f"concatenated_{name}.csv" for name in names}}
 
 
 def _sms_text(raw: str) -> str:

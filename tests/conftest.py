@@ -39,14 +39,19 @@ def error_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def refused_in_parallel(cases: list[tuple[object, str]], attempt) -> list[subprocess.CompletedProcess]:
-    """Runs ``attempt(i, arguments)`` (one CLI process) for each ``(arguments, message)`` case,
-    three at a time, and asserts that each exits with status 2 and one error line holding its
-    message; returns the results in the cases' order."""
-    from concurrent.futures import ThreadPoolExecutor
+def refused(module: str, cases: list[tuple[list[str], str]], tmp_path: Path) -> list[subprocess.CompletedProcess]:
+    """Runs ``python -m MODULE ARGS`` for each ``(ARGS, message)`` case, all in one fresh process
+    (``tests/cli_cases.py``: each case through the command's own ``run_main``, so one TensorFlow
+    import serves them all), and asserts that each exits with status 2 and one error line holding
+    its message; returns the results in the cases' order."""
+    import json
 
-    with ThreadPoolExecutor(3) as pool:
-        results = list(pool.map(attempt, range(len(cases)), [arguments for arguments, _ in cases]))
+    cases_file, results_file = tmp_path / "cli_cases.json", tmp_path / "cli_results.json"
+    cases_file.write_text(json.dumps([[str(a) for a in arguments] for arguments, _ in cases]))
+    ran = run_cli("tests.cli_cases", module, str(cases_file), str(results_file), timeout=900)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    results = [subprocess.CompletedProcess(r["args"], r["returncode"], r["stdout"], r["stderr"])
+               for r in json.loads(results_file.read_text())]
     for (arguments, expected), result in zip(cases, results, strict=True):
         assert result.returncode == 2, (arguments, result.stderr[-2000:])
         assert expected in error_line(result), (arguments, error_line(result))

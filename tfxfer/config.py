@@ -105,6 +105,20 @@ def _class_weight(value):
                      f"{text!r} is neither (no such file)")
 
 
+def text_columns(value) -> tuple[str, ...]:
+    """``--text-column``: one column (``text``) or two, comma-separated (``question,answer``:
+    sentence pairs, both texts packed into one input by the backbone's own tokenizer)."""
+    names = tuple(name.strip() for name in str(value).split(","))
+    if not 1 <= len(names) <= 2 or not all(names) or len(set(names)) != len(names):
+        raise ValueError(f"must name one text column (text) or two different ones for sentence pairs "
+                         f"(sentence1,sentence2), got {value!r}")
+    return names
+
+
+def _text_column(value) -> str:
+    return ",".join(text_columns(value))
+
+
 def _unfreeze(value):
     mode = parse_unfreeze(value)
     return mode if isinstance(mode, str) else str(mode)
@@ -227,7 +241,9 @@ class TrainConfig:
     jit_compile: bool | None = _setting(None, "XLA-compile the training step (text: everything after the "
                                               "tokenizer)", _bool, _BOOLEAN, shown=_RECIPE)
     val_split: float = _setting(0.1, "fraction held out for validation without --val", _float(0.0, 1.0))
-    text_column: str = _setting("text", "text: the column holding the text")
+    text_column: str = _setting("text", "text: the column holding the text, or two comma-separated columns for "
+                                        "sentence pairs (sentence1,sentence2: packed as [CLS] a [SEP] b [SEP])",
+                                _text_column)
     label_column: str = _setting("label", "text: the column holding the label")
     labels: str | None = _setting(None, "single: one class a row; numeric: one number a row, predicted by "
                                         "regression (text files)", _choice(*LABEL_KINDS),
@@ -273,6 +289,11 @@ class TrainConfig:
             raise TfxferError("--loss is for numeric labels (classes always train with cross-entropy): pass "
                               "--labels numeric or leave --loss out")
 
+    @property
+    def text_pair(self) -> bool:
+        """``--text-column`` names two columns: the model reads sentence pairs."""
+        return len(text_columns(self.text_column)) == 2
+
     def resolved(self) -> TrainConfig:
         """A copy with the weights and the model name filled in (the recipe decides the rest)."""
         task = self.task or infer_task(self.train, self.text_column)
@@ -302,10 +323,15 @@ def infer_task(train: str, text_column: str = "text") -> str:
     path = Path(str(train))
     if path.suffix.lower() == ".csv" and path.is_file():
         header = _csv_header(path)
-        if "path" in header and text_column not in header:
+        columns = text_columns(text_column)
+        missing = [column for column in columns if column not in header]
+        if len(columns) == 2 and header and missing:  # two text columns: sentence pairs, never images
+            raise TfxferError(f"--train {train} has no {missing[0]!r} column for the sentence pairs --text-column "
+                              f"{text_column} names; its columns are {','.join(header)}")
+        if "path" in header and missing:
             return "image"
-        if header and text_column not in header:
-            raise TfxferError(f"--train {train} has neither a {text_column!r} column (text data; --text-column names "
+        if header and missing:
+            raise TfxferError(f"--train {train} has neither a {missing[0]!r} column (text data; --text-column names "
                               f"another) nor a 'path' column (an image manifest: a header row path,label); its "
                               f"header is {','.join(header)}")
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl"):

@@ -31,7 +31,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", required=True, help="an image folder (one sub-folder per class) or CSV manifest "
                                                   "(path,label), or a text .csv/.tsv/.jsonl file")
     p.add_argument("--output", help="where the report goes (default evaluations/NAME-vVERSION)")
-    p.add_argument("--text-column", help="text: the column holding the text (default: the one the model was trained on)")
+    p.add_argument("--text-column", help="text: the column holding the text, or a sentence-pair model's two columns "
+                                         "a,b (default: those the model was trained on)")
     p.add_argument("--label-column", help="text: the column holding the label (default: the one the model was trained on)")
     p.add_argument("--batch-size", type=int, default=64, help="inputs per call (default 64)")
     args = p.parse_args(argv)

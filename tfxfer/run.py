@@ -39,7 +39,13 @@ from tfxfer.reports.hparams import write_hparams
 from tfxfer.reports.metrics import classification_report, predict_with_labels, regression_report
 from tfxfer.reports.plots import plot_training_curves
 from tfxfer.reports.report_files import format_report, write_regression_report, write_report
-from tfxfer.serving.export import check_export_matches, check_writable_dir, ensure_writable_dir, export_saved_model
+from tfxfer.serving.export import (
+    check_export_matches,
+    check_writable_dir,
+    ensure_writable_dir,
+    export_saved_model,
+    serving_inputs,
+)
 
 log = logging.getLogger("tfxfer")
 # What a run tells its user (the recipe table, the classes, the scores, where the outputs went):
@@ -73,7 +79,7 @@ def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
         facts = recipe_facts.gather(config.task, config.backbone, splits.train.inputs if splits else [],
                                     num_classes, cached=cached, replicas=strategy.num_replicas_in_sync,
                                     preprocessor=config.preprocessor, examples=examples, class_counts=counts,
-                                    labels=config.labels)
+                                    labels=config.labels, train_pairs=splits.train.pairs if splits else None)
     return recipe.decide(facts, user, config.recipe)
 
 
@@ -119,7 +125,8 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
                                       labels=config.labels)
     return build_text_classifier(config.backbone, outputs, pooling=config.pooling, dropout=config.dropout,
                                  sequence_length=config.sequence_length, weights=config.weights,
-                                 preprocessor=config.preprocessor, labels=config.labels)
+                                 preprocessor=config.preprocessor, labels=config.labels,
+                                 text_pair=config.text_pair)
 
 
 def _read_splits(config: TrainConfig):
@@ -258,7 +265,7 @@ def run(config: TrainConfig) -> RunResult:
         check_writable_dir(config.export_dir)
         check_writable_dir(run_dir, "--output")
         check_export_matches(Path(config.export_dir) / config.name, config.task, class_names, by_user=explicit_name,
-                             labels=config.labels)
+                             labels=config.labels, inputs=serving_inputs(config.task, config.text_pair))
     # --batch-size is per replica; the learning rates scale linearly with the replica count
     # (Goyal et al., 2017), so one replica keeps exactly the configured rates.
     replicas = strategy.num_replicas_in_sync
@@ -450,7 +457,7 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
     metrics["export_path"] = str(export_path)
     examples = datasets.examples(final_role)
     header = {"model": str(export_path), "data": getattr(config, final_role) or f"the val split of {config.train}"}
-    inputs = examples.inputs if examples is not None else None
+    inputs = examples.shown() if examples is not None else None
     if datasets.labels == "numeric":
         report = write_regression_report(run_dir / "evaluation", *predictions[final_role], config.task, inputs,
                                          **header)

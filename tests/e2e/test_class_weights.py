@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import tfxfer
-from tests.conftest import refused_in_parallel, run_cli
+from tests.conftest import refused, run_cli
 
 
 def _skewed_manifest(tiny_images, folder, counts=(("red", 8), ("green", 1), ("blue", 1))):
@@ -93,12 +93,10 @@ def test_bad_class_weights_exit_2_with_one_line(tiny_images, tmp_path):
         (str(negative), "the weight of 'red' must be a number > 0, got -1"),
     ]
 
-    def attempt(i, value):
-        return run_cli("tfxfer.train", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
-                       "--image-size", "32", "--recipe", "fixed", "--train", str(manifest), "--class-weight", value,
-                       "--output", str(tmp_path / f"run{i}"), "--export-dir", str(tmp_path / "exported"))
-
-    refused_in_parallel(cases, attempt)
+    common = ["--backbone", "keras:MobileNetV3Small", "--weights", "none", "--image-size", "32", "--recipe", "fixed",
+              "--train", manifest, "--export-dir", tmp_path / "exported"]
+    refused("tfxfer.train", [([*common, "--class-weight", value, "--output", tmp_path / f"run{i}"], message)
+                             for i, (value, message) in enumerate(cases)], tmp_path)
     for i in range(len(cases)):
         assert not (tmp_path / f"run{i}").exists()
     assert not (tmp_path / "exported").exists()

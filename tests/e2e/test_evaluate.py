@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import tfxfer
-from tests.conftest import EFFICIENTNET_LITE0, error_line, run_cli
+from tests.conftest import EFFICIENTNET_LITE0, refused, run_cli
 from tests.text_fixtures import sentiment_rows, write_csv
 
 
@@ -86,7 +86,5 @@ def test_text_report_and_bad_inputs(tiny_preset, sentiment_csvs, tmp_path):
     assert len(rows) == 16 and set(rows[0]) == {"input", "true", "predicted", "true_probability"}
 
     unseen = write_csv(tmp_path / "unseen.csv", [*sentiment_rows(4, seed=3), ("so-so", "mixed")])
-    bad = run_cli("tfxfer.evaluate", str(exported), "--data", str(unseen), "--output", str(tmp_path / "bad"))
-    assert bad.returncode == 2 and "never seen in training: mixed" in error_line(bad)
-    missing = run_cli("tfxfer.evaluate", str(tmp_path / "nope"), "--data", str(unseen))
-    assert missing.returncode == 2 and "does not exist" in error_line(missing)
+    refused("tfxfer.evaluate", [([exported, "--data", unseen, "--output", tmp_path / "bad"], "never seen in training: mixed"),
+                                ([tmp_path / "nope", "--data", unseen], "does not exist")], tmp_path)

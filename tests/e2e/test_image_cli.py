@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import error_line, refused_in_parallel, run_cli, write_image
+from tests.conftest import error_line, refused, run_cli, write_image
 
 # --recipe fixed: these tests are about the CLI, not the recipe's choices (tests/test_recipe.py).
 FAST = ["--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
@@ -191,11 +191,9 @@ def test_bad_data_and_backbones_exit_2(tiny_images, tiny_preset, tmp_path):
         (["--train", str(tiny_images), "--backbone", "tfhub:/no/such/model"], "--weights 'none' does not apply"),
         (["--train", str(tiny_images), "--export-dir", str(not_a_dir / "sub")], "is not a writable directory"),
     ]
-    def attempt(i, args):  # each case its own process and run directory, three at a time
-        return run_cli("tfxfer.train", *FAST, *args, "--output", str(tmp_path / f"run{i}"),
-                       *([] if "--export-dir" in args else ["--export-dir", str(tmp_path / "exported")]))
-
-    refused_in_parallel(cases, attempt)
+    refused("tfxfer.train", [([*FAST, *args, "--output", tmp_path / f"run{i}",
+                               *([] if "--export-dir" in args else ["--export-dir", tmp_path / "exported"])], message)
+                              for i, (args, message) in enumerate(cases)], tmp_path)
     for i in range(len(cases)):
         assert not (tmp_path / f"run{i}" / "metrics.json").exists()
     assert not list((tmp_path / "exported").rglob("saved_model.pb")) if (tmp_path / "exported").exists() else True

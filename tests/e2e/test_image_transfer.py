@@ -44,30 +44,25 @@ def _linear_probe(train: Path, test: Path) -> float:
 
 
 @pytest.mark.slow
-def test_efficientnet_with_no_tuning_flags_beats_a_linear_probe_and_random_weights(tmp_path):
+def test_efficientnet_with_no_tuning_flags_beats_a_linear_probe(tmp_path):
     """EfficientNet-Lite0 (ImageNet) on 4 Fashion-MNIST classes x 50 images, given nothing but
-    the data: at least what logistic regression on its frozen features reaches, and far more
-    than a head on the same architecture's random, frozen features (what the ImageNet weights
-    are worth, and proof they were loaded)."""
+    the data: at least what logistic regression on its frozen features reaches. The bar also
+    proves the ImageNet weights were loaded: a head on the same architecture's random, frozen
+    features scored 0.698 here (when 190fd5e was written)."""
     from tfxfer.data import demo
 
     train = demo.fashion_mnist_folders(classes=4, per_class=50, split="train")
     test = demo.fashion_mnist_folders(classes=4, per_class=100, split="test")
-    results = {}
-    for name, extra in (("zero_flags", []), ("random", ["--weights", "none", "--fine-tune-epochs", "0"])):
-        started = time.perf_counter()
-        result = run_cli("tfxfer.train", "--backbone", f"kerashub:{EFFICIENTNET_LITE0}", "--train", str(train),
-                         "--test", str(test), "--output", str(tmp_path / name),
-                         "--export-dir", str(tmp_path / "exported"), "--name", name, *extra, timeout=900)
-        assert result.returncode == 0, result.stderr[-3000:]
-        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
-        results[name] = (metrics["test"]["accuracy"], time.perf_counter() - started)
-    decided = {k: v["value"] for k, v in json.loads((tmp_path / "zero_flags" / "metrics.json").read_text())
-               ["recipe"].items()}
+    started = time.perf_counter()
+    result = run_cli("tfxfer.train", "--backbone", f"kerashub:{EFFICIENTNET_LITE0}", "--train", str(train),
+                     "--test", str(test), "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exported"),
+                     timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seconds = time.perf_counter() - started
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    decided = {k: v["value"] for k, v in metrics["recipe"].items()}
     assert decided["image_size"] == 224 and decided["fine_tune_epochs"] >= 1
     probe = _linear_probe(train, test)
-    print(f"\nFashion-MNIST 4x50, EfficientNet-Lite0: no tuning flags {results['zero_flags'][0]:.3f} "
-          f"({results['zero_flags'][1]:.0f}s), linear probe on its frozen features {probe:.3f}, "
-          f"a head on random features {results['random'][0]:.3f} ({results['random'][1]:.0f}s)")
-    assert results["zero_flags"][0] >= probe, (results, probe)
-    assert results["zero_flags"][0] >= results["random"][0] + 0.15, results
+    print(f"\nFashion-MNIST 4x50, EfficientNet-Lite0: no tuning flags {metrics['test']['accuracy']:.3f} ({seconds:.0f}s), "
+          f"linear probe on its frozen features {probe:.3f}")
+    assert metrics["test"]["accuracy"] >= probe, (metrics["test"], probe)

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import refused_in_parallel, run_cli
+from tests.conftest import refused, run_cli
 
 FAST = ["--backbone", "keras:MobileNetV3Small", "--weights", "none", "--image-size", "32", "--batch-size", "8",
         "--recipe", "fixed"]
@@ -92,11 +92,8 @@ def test_bad_manifests_exit_2_with_one_line(photos, tmp_path):
          "never seen in training: purple"),
     ]
 
-    def attempt(i, args):
-        return run_cli("tfxfer.train", *FAST, *args, "--output", str(tmp_path / f"run{i}"),
-                       "--export-dir", str(tmp_path / "exported"))
-
-    refused_in_parallel(cases, attempt)
+    refused("tfxfer.train", [([*FAST, *args, "--output", tmp_path / f"run{i}", "--export-dir", tmp_path / "exported"],
+                              message) for i, (args, message) in enumerate(cases)], tmp_path)
     for i in range(len(cases)):
         assert not (tmp_path / f"run{i}").exists()
     assert not (tmp_path / "exported").exists()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import error_line, run_cli
+from tests.conftest import error_line, refused, run_cli
 
 TEXTS = ["the film was wonderful.", "honestly, the plot is dreadful from start to end", "a"]
 
@@ -246,11 +246,10 @@ def test_a_run_with_no_tuning_flags_decides_prints_and_records_every_setting(tin
 
 
 def test_cli_bad_data_is_one_line_and_status_2(tiny_preset, sentiment_csvs, tmp_path):
-    for args, message in _bad_inputs(tmp_path, sentiment_csvs):
-        result = run_cli("tfxfer.train", "--task", "text", "--backbone", f"kerashub:{tiny_preset}", *args,
-                         "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "models"))
-        assert result.returncode == 2, (args, result.stderr[-3000:])
-        assert message in error_line(result), (args, error_line(result))
+    common = ["--task", "text", "--backbone", f"kerashub:{tiny_preset}", "--output", tmp_path / "run",
+              "--export-dir", tmp_path / "models"]
+    refused("tfxfer.train", [([*common, *args], message) for args, message in _bad_inputs(tmp_path, sentiment_csvs)],
+            tmp_path)
     assert not list((tmp_path / "models").glob("*/*")), "nothing is exported after a user error"
 
 
@@ -258,14 +257,11 @@ def test_cli_backbone_errors(tfhub_bert, sentiment_csvs, tmp_path):
     train = str(sentiment_csvs["train"])
     common = ["--task", "text", "--train", train, "--output", str(tmp_path / "run"),
               "--export-dir", str(tmp_path / "models")]
-    offline = run_cli("tfxfer.train", "--backbone", "kerashub:bert_base_en_uncased", *common)
-    assert offline.returncode == 2
-    line = error_line(offline)
-    assert "'bert_base_en_uncased' must be downloaded" in line and "kerashub:/path/to/dir" in line
-
-    no_preprocessor = run_cli("tfxfer.train", "--backbone", f"tfhub:{tfhub_bert['encoder']}", *common)
-    assert no_preprocessor.returncode == 2
-    assert "--preprocessor tfhub:HANDLE_OR_DIR" in error_line(no_preprocessor)
+    offline, _ = refused("tfxfer.train", [
+        (["--backbone", "kerashub:bert_base_en_uncased", *common], "'bert_base_en_uncased' must be downloaded"),
+        (["--backbone", f"tfhub:{tfhub_bert['encoder']}", *common], "--preprocessor tfhub:HANDLE_OR_DIR"),
+    ], tmp_path)
+    assert "kerashub:/path/to/dir" in error_line(offline)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,20 +279,22 @@ def _tfidf_baseline(train_csv, test_csv) -> float:
     return float(np.mean(classifier.predict(vectorizer.transform(test_texts)) == np.array(test_labels)))
 
 
-def _train_minilm(split, tmp_path, name, *extra) -> dict:
+def _train_minilm(split, tmp_path, name) -> dict:
     from tfxfer.data import demo
 
     result = run_cli("tfxfer.train", "--backbone", f"kerashub:{demo.minilm_dir()}",
                      "--train", str(split["train"]), "--test", str(split["test"]),
                      "--output", str(tmp_path / name), "--export-dir", str(tmp_path / "models"), "--name", name,
-                     *extra, timeout=900)
+                     timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((tmp_path / name / "metrics.json").read_text())
 
 
 @pytest.mark.slow
-def test_minilm_with_no_tuning_flags_beats_tfidf_and_random_weights(rotten_tomatoes_split, tmp_path):
-    """The recipe's defaults, given nothing but the data: what a new user gets."""
+def test_minilm_with_no_tuning_flags_beats_tfidf(rotten_tomatoes_split, tmp_path):
+    """The recipe's defaults, given nothing but the data: what a new user gets. The bar also
+    proves the pretrained weights were loaded: a head on the same architecture's random, frozen
+    features scored 0.595 here (when 190fd5e was written), far below TF-IDF + 0.05."""
     started = time.perf_counter()
     baseline = _tfidf_baseline(rotten_tomatoes_split["train"], rotten_tomatoes_split["test"])
     zero_flags = _train_minilm(rotten_tomatoes_split, tmp_path, "zero_flags")
@@ -304,13 +302,6 @@ def test_minilm_with_no_tuning_flags_beats_tfidf_and_random_weights(rotten_tomat
     decided = {name: entry["value"] for name, entry in zero_flags["recipe"].items()}
     assert decided["pooling"] == "mean"  # the sentence-transformers checkpoint says so
     assert decided["fine_tune_epochs"] >= 1 and decided["sequence_length"] <= 128
-    # A head on the same architecture's random, frozen features: what the pretrained weights
-    # are worth (and proof they were loaded). No fine-tuning: on 600 texts it cannot make up
-    # for pretraining, and it would double the test's time.
-    random_weights = _train_minilm(rotten_tomatoes_split, tmp_path, "random", "--weights", "none",
-                                   "--fine-tune-epochs", "0")["test"]["accuracy"]
     print(f"\nRotten Tomatoes held-out accuracy (600 train / 400 test): MiniLM with no tuning flags "
-          f"{pretrained:.3f}, a head on the same architecture's random features {random_weights:.3f}, TF-IDF + logistic "
-          f"regression {baseline:.3f}; {time.perf_counter() - started:.0f}s")
+          f"{pretrained:.3f}, TF-IDF + logistic regression {baseline:.3f}; {time.perf_counter() - started:.0f}s")
     assert pretrained >= baseline + 0.05
-    assert pretrained >= random_weights + 0.1

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.conftest import error_line, refused_in_parallel, run_cli
+from tests.conftest import error_line, refused
 from tfxfer.config import TrainConfig
 from tfxfer.data.sources import read_text_splits
 from tfxfer.data.splits import target_bins
@@ -151,18 +151,15 @@ def test_the_cli_refuses_bad_numeric_labels_in_one_line(tmp_path):
     broken = _ratings_csv(tmp_path / "broken.csv", [(f"review {i}", f"{i / 3:.2f}") for i in range(30)]
                           + [("a review", "n/a")])
     output = tmp_path / "run"
+    common = ["--backbone", "kerashub:/nonexistent", "--output", str(output), "--export-dir", str(tmp_path / "exported")]
     cases = [
-        (["--train", str(stars)], "the labels are numbers with 5 distinct values (1, 2, 3, 4, 5): pass --labels "
-                                  "single"),
-        (["--train", str(broken), "--labels", "numeric"], f"train file {broken} line 32: label 'n/a' is not a number"),
-        (["--train", str(broken), "--labels", "numeric", "--loss", "l1"], "--loss must be one of mse, huber"),
+        ([*common, "--train", str(stars)], "the labels are numbers with 5 distinct values (1, 2, 3, 4, 5): pass "
+                                           "--labels single"),
+        ([*common, "--train", str(broken), "--labels", "numeric"],
+         f"train file {broken} line 32: label 'n/a' is not a number"),
+        ([*common, "--train", str(broken), "--labels", "numeric", "--loss", "l1"], "--loss must be one of mse, huber"),
     ]
-
-    def attempt(_, arguments):
-        return run_cli("tfxfer.train", "--backbone", "kerashub:/nonexistent", "--output", str(output),
-                       "--export-dir", str(tmp_path / "exported"), *arguments, timeout=300)
-
-    results = refused_in_parallel(cases, attempt)
+    results = refused("tfxfer.train", cases, tmp_path)
     assert "--labels numeric" in error_line(results[0])
     assert not output.exists() and not (tmp_path / "exported").exists()  # nothing written
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfxfer.config import DEFAULT_SEED
+from tfxfer.config import DEFAULT_SEED, text_columns
 from tfxfer.data.class_names import check_class_names
 from tfxfer.data.csv_files import CSV_FIELD_LIMIT as CSV_FIELD_LIMIT  # where tests and callers have read it
 from tfxfer.data.csv_files import csv_records, decode_lines
@@ -43,14 +43,22 @@ _TEXT_EXTENSIONS = (".csv", ".tsv", ".jsonl")
 
 @dataclass
 class Examples:
-    """One split before batching: inputs (file paths or texts) and their labels: class indices
-    (int64), or float32 targets for numeric labels."""
+    """One split before batching: inputs (file paths or texts), their labels (class indices,
+    int64, or float32 targets for numeric labels) and, for sentence pairs, each input's second
+    text."""
 
     inputs: list[str]
     labels: np.ndarray
+    pairs: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    def shown(self) -> list[str]:
+        """Each input as a report names it: the text, path, or ``text [SEP] text_pair``."""
+        if self.pairs is None:
+            return list(self.inputs)
+        return [f"{text} [SEP] {pair}" for text, pair in zip(self.inputs, self.pairs)]
 
 
 @dataclass
@@ -101,7 +109,8 @@ def is_tfds(spec: str) -> bool:
 
 
 def _subset(examples: Examples, idx: np.ndarray) -> Examples:
-    return Examples([examples.inputs[i] for i in idx], examples.labels[idx])
+    pairs = [examples.pairs[i] for i in idx] if examples.pairs is not None else None
+    return Examples([examples.inputs[i] for i in idx], examples.labels[idx], pairs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,8 +280,11 @@ def _length_bucketed(ds: tf.data.Dataset, batch_size: int, shuffle_buffer: int, 
 
 
 def text_lengths(examples: Examples) -> np.ndarray:
-    """Characters per text: the length :func:`_length_bucketed` groups texts by."""
-    return np.fromiter((len(text) for text in examples.inputs), dtype=np.int64, count=len(examples))
+    """Characters per text (both texts of a pair): the length :func:`_length_bucketed` groups texts by."""
+    lengths = np.fromiter((len(text) for text in examples.inputs), dtype=np.int64, count=len(examples))
+    if examples.pairs is not None:
+        lengths += np.fromiter((len(text) for text in examples.pairs), dtype=np.int64, count=len(examples))
+    return lengths
 
 
 def _tfds_builder(spec: str, role: str = "train"):
@@ -464,9 +476,11 @@ def load_image_data(
 # Text
 
 
-def _read_rows(path: Path, text_column: str, label_column: str | None, role: str) -> list[tuple[int, object, object]]:
-    """(line number, text, label) for every record of a .csv, .tsv or .jsonl file (label None
-    for every record when ``label_column`` is None: inputs to predict on)."""
+def _read_rows(path: Path, text_column: str, label_column: str | None, role: str) -> list[tuple[int, tuple, object]]:
+    """(line number, texts, label) for every record of a .csv, .tsv or .jsonl file: ``texts``
+    holds one value per column of ``text_column`` (``text``, or ``a,b`` for sentence pairs);
+    label None for every record when ``label_column`` is None (inputs to predict on)."""
+    columns = column_names(text_column)
     lines = decode_lines(path, role)
     rows = []
     if path.suffix.lower() == ".jsonl":
@@ -479,37 +493,56 @@ def _read_rows(path: Path, text_column: str, label_column: str | None, role: str
                 raise TfxferError(f"{path} line {number} is not valid JSON: {e.msg}") from None
             if not isinstance(record, dict):
                 raise TfxferError(f"{path} line {number} is not a JSON object")
-            missing = [key for key in (text_column, label_column) if key is not None and key not in record]
+            missing = [key for key in (*columns, label_column) if key is not None and key not in record]
             if missing:
                 raise TfxferError(
                     f"{path} line {number} has no {missing[0]!r} key; it has {', '.join(map(repr, record))} "
-                    f"(choose with --text-column/--label-column)"
+                    f"(choose with --text-column/--label-column{_PAIR_HINT})"
                 )
-            rows.append((number, record[text_column], record.get(label_column)))
+            rows.append((number, tuple(record[c] for c in columns), record.get(label_column)))
         return rows
     records = csv_records(lines, "\t" if path.suffix.lower() == ".tsv" else ",", path)
     header = records[0][1] if records else None
     if not header:
-        raise TfxferError(f"{path} is empty: expected a header row with {text_column!r} and {label_column!r}")
+        raise TfxferError(f"{path} is empty: expected a header row with {', '.join(map(repr, columns))} "
+                          f"and {label_column!r}")
     header = [h.strip() for h in header]
-    for column in (text_column, label_column):
+    for column in (*columns, label_column):
         if column is not None and column not in header:
             raise TfxferError(
                 f"{path} has no {column!r} column; its columns are {', '.join(map(repr, header))} "
-                f"(choose with --text-column/--label-column)"
+                f"(choose with --text-column/--label-column{_PAIR_HINT})"
             )
-    ti = header.index(text_column)
+    tis = [header.index(c) for c in columns]
     li = header.index(label_column) if label_column is not None else len(header)
     for number, record in records[1:]:
         if not record:
             continue
-        rows.append((number, record[ti] if ti < len(record) else None, record[li] if li < len(record) else None))
+        rows.append((number, tuple(record[i] if i < len(record) else None for i in tis),
+                     record[li] if li < len(record) else None))
     return rows
 
 
-def read_inputs_file(spec: str, task: str, column: str) -> list[str]:
+_PAIR_HINT = "; --text-column a,b for sentence pairs"
+
+
+def column_names(text_column: str) -> tuple[str, ...]:
+    """``--text-column``'s one or two column names; a bad value is a TfxferError."""
+    try:
+        return text_columns(text_column)
+    except ValueError as e:
+        raise TfxferError(f"--text-column {e}") from None
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def read_inputs_file(spec: str, task: str, column: str) -> list:
     """What to predict on, from ``--file``: for a text model, column ``column`` of a
-    .csv/.tsv/.jsonl file or one text a line of any other file; for an image model, the
+    .csv/.tsv/.jsonl file or one text a line of any other file (a sentence-pair model's
+    ``column`` names two columns, ``a,b``: then each input is a (text, text_pair) tuple, and
+    only a .csv/.tsv/.jsonl file holds them); for an image model, the
     ``path`` column of a CSV manifest (tfxfer.data.manifests: missing files and paths outside
     its folder reported and left out) or one image path a line, relative to the file's folder."""
     path = Path(spec)
@@ -518,8 +551,16 @@ def read_inputs_file(spec: str, task: str, column: str) -> list[str]:
         raise TfxferError(f"--file {spec} {what}: pass a file with one input a line, or a .csv/.tsv/.jsonl file")
     if task == "image" and is_manifest(spec):
         return read_manifest(path, "--file", labelled=False).paths
+    pair = len(column_names(column)) == 2
     if task == "text" and path.suffix.lower() in _TEXT_EXTENSIONS:
-        inputs = ["" if text is None else str(text).strip() for _, text, _ in _read_rows(path, column, None, "--file")]
+        rows = _read_rows(path, column, None, "--file")
+        if pair:  # an empty second text is allowed: the pair packs as [CLS] a [SEP] [SEP]
+            inputs = [(_text(a), _text(b)) for _, (a, b), _ in rows if _text(a)]
+        else:
+            inputs = [_text(texts[0]) for _, texts, _ in rows]
+    elif pair:
+        raise TfxferError(f"--file {spec}: a sentence-pair model reads its two texts from the columns "
+                          f"{column} of a .csv/.tsv/.jsonl file")
     else:
         inputs = [line.strip() for line in decode_lines(path, "--file")]
     inputs = [value for value in inputs if value]
@@ -530,17 +571,18 @@ def read_inputs_file(spec: str, task: str, column: str) -> list[str]:
     return inputs
 
 
-def _clean_rows(path: Path, rows, role: str) -> tuple[list[str], list[str], list[int]]:
-    """Texts and labels as strings, and the line each came from; rows with empty text or label
-    reported and left out."""
+def _clean_rows(path: Path, rows, role: str) -> tuple[list[tuple[str, ...]], list[str], list[int]]:
+    """Texts (a tuple a row: one text, or a sentence pair's two) and labels as strings, and the
+    line each came from; rows with an empty text (either text of a pair) or label reported and
+    left out."""
     texts, labels, numbers, dropped = [], [], [], []
-    for number, text, label in rows:
-        text = "" if text is None else str(text).strip()
-        label = "" if label is None else str(label).strip()
-        if not text or not label:
+    for number, row_texts, label in rows:
+        row_texts = tuple(_text(text) for text in row_texts)
+        label = _text(label)
+        if not all(row_texts) or not label:
             dropped.append(number)
             continue
-        texts.append(text)
+        texts.append(row_texts)
         labels.append(label)
         numbers.append(number)
     if dropped:
@@ -570,12 +612,18 @@ def _text_examples(spec: str, role: str, text_column: str, label_column: str, cl
         raise TfxferError(f"{role} file {spec} is not a .csv, .tsv or .jsonl file")
     if not path.is_file() or path.stat().st_size == 0:
         raise TfxferError(f"{role} file {spec} is empty")
-    texts, values, numbers = _clean_rows(path, _read_rows(path, text_column, label_column, role), role)
+    rows, values, numbers = _clean_rows(path, _read_rows(path, text_column, label_column, role), role)
+    texts = [row[0] for row in rows]
     where = f"{role} file {spec}"
     labels = labels or infer_labels(values, f"{where} (column {label_column!r})")
     if labels == "numeric":
-        return Examples(texts, parse_targets(values, numbers, where)), [], labels
-    return *_with_label_ids(texts, values, class_names, where, _sorted_classes), labels
+        examples = Examples(texts, parse_targets(values, numbers, where))
+        class_names = []
+    else:
+        examples, class_names = _with_label_ids(texts, values, class_names, where, _sorted_classes)
+    if len(column_names(text_column)) == 2:
+        examples.pairs = [row[1] for row in rows]
+    return examples, class_names, labels
 
 
 def read_text_splits(
@@ -613,7 +661,9 @@ def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: 
 
 
 def _text_pipeline(examples: Examples, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((examples.inputs, examples.labels))
+    """``(text, label)`` elements, or ``((text, text_pair), label)`` for sentence pairs."""
+    texts = examples.inputs if examples.pairs is None else (examples.inputs, examples.pairs)
+    ds = tf.data.Dataset.from_tensor_slices((texts, examples.labels))
     return _batched(ds, batch_size, min(len(examples), _TEXT_SHUFFLE_BUFFER) if shuffle else 0, seed,
                     text_lengths(examples) if shuffle else None)
 

@@ -162,6 +162,8 @@ def _update_with_examples(digest, data: Datasets, role: str, files: bool) -> Non
         if files:
             stat = os.stat(item)
             digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    for item in examples.pairs or ():  # sentence pairs: the second texts
+        digest.update(item.encode("utf-8", "surrogatepass") + b"\1")
 
 
 def data_fingerprint(data: Datasets, files: bool) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 
 from tfxfer.errors import TfxferError
-from tfxfer.models.backbones import load_image_backbone, load_text_backbone
+from tfxfer.models.backbones import load_image_backbone, load_text_backbone, split_uri
 from tfxfer.models.backbones.tfhub import SavedModelLayer
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.freezing import set_trainable
@@ -115,6 +115,7 @@ def build_text_classifier(
     preprocessor: str | None = None,
     class_names: list[str] | None = None,
     labels: str = "single",
+    text_pair: bool = False,
 ) -> TransferClassifier:
     """A text classifier on a pretrained transformer, taking raw strings (tokenizer inside).
 
@@ -130,10 +131,16 @@ def build_text_classifier(
         class_names: the classes in output order, if known now.
         labels: "single" (a softmax over the classes) or "numeric" (regression: ``num_classes``
             1, one float32 value a row in the target's units).
+        text_pair: a sentence-pair classifier (paraphrase, entailment, question-answer
+            matching): two string inputs, ``text`` and ``text_pair``, packed by the backbone's
+            own preprocessor as ``[CLS] text [SEP] text_pair [SEP]`` (with segment ids where
+            the backbone has them), truncated to ``sequence_length`` tokens in all.
+            KerasHub backbones only.
 
     Returns:
-        A :class:`TransferClassifier` from ``(N,)`` strings to ``(N, num_classes)`` float32
-        probabilities, the tokenizer inside; its backbone is frozen.
+        A :class:`TransferClassifier` from ``(N,)`` strings (two of them for ``text_pair``)
+        to ``(N, num_classes)`` float32 probabilities, the tokenizer inside; its backbone is
+        frozen.
 
     Example:
 
@@ -152,8 +159,14 @@ def build_text_classifier(
         raise TfxferError(f"pooling {pooling!r} is not one of {', '.join(TEXT_POOLING)} for text")
     if int(sequence_length) < 8:
         raise TfxferError(f"sequence_length must be at least 8, got {sequence_length}")
+    if text_pair and split_uri(backbone)[0] != "kerashub":
+        raise TfxferError(f"sentence pairs (two text columns) need a kerashub: backbone, whose preprocessor packs "
+                          f"both texts; {backbone} is a TF Hub encoder, whose preprocessing model packs pairs "
+                          f"with its own bert_pack_inputs, which tfxfer does not call yet")
     resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
     inputs = keras.Input(shape=(), dtype="string", name="text")
+    if text_pair:
+        inputs = (inputs, keras.Input(shape=(), dtype="string", name="text_pair"))
     preprocessor = resolved.preprocessor
     if not isinstance(preprocessor, SavedModelLayer):  # a SavedModel reloads with its vocabulary
         preprocessor = Tokenizing.around(preprocessor, inputs)

@@ -108,6 +108,12 @@ class TransferClassifier(keras.Model):
         return self.get_layer(self.parts["preprocessor"]) if self.parts["preprocessor"] else None
 
     @property
+    def input_names(self) -> tuple[str, ...]:
+        """The names of its raw inputs, as the export's signature names them: ``images``,
+        ``text``, or ``text`` and ``text_pair`` for a sentence-pair classifier."""
+        return tuple(tensor.name for tensor in self.inputs)
+
+    @property
     def image_size(self) -> tuple[int, int] | None:
         """(height, width) an image classifier takes; None for a text model."""
         return tuple(int(s) for s in self.input_shape[1:3]) if self.task == "image" else None

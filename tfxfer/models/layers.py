@@ -89,7 +89,9 @@ class BackboneLayer(_Holder):
 
 @keras.saving.register_keras_serializable(package="tfxfer")
 class Tokenizing(_Holder):
-    """Holds a KerasHub preprocessor (strings -> token ids and masks) inside a text model.
+    """Holds a KerasHub preprocessor (strings -> token ids and masks) inside a text model;
+    given a tuple of two string tensors (a sentence pair), the preprocessor packs them
+    into one sequence (``[CLS] a [SEP] b [SEP]``, segment ids where the backbone has them).
 
     Loading a ``.keras`` file rebuilds the model's graph first and restores the tokenizer's
     vocabulary (an asset) after, so the graph cannot ask the tokenizer what it returns: the
@@ -105,20 +107,30 @@ class Tokenizing(_Holder):
 
     @classmethod
     def around(cls, preprocessor: keras.layers.Layer, inputs) -> Tokenizing:
-        spec = preprocessor(inputs)  # symbolic: KerasTensors of the outputs
+        spec = _tokenize(preprocessor, inputs)  # symbolic: KerasTensors of the outputs
         return cls(preprocessor, {key: value.dtype for key, value in spec.items()}, name="tokenizing")
 
     def build(self, input_shape):
         self.built = True  # the preprocessor holds no weights; it builds itself when first called
 
     def call(self, texts):
-        return self.preprocessor(texts)
+        return _tokenize(self.preprocessor, texts)
 
     def compute_output_spec(self, texts):
-        return {key: keras.KerasTensor((texts.shape[0], None), dtype=dtype) for key, dtype in self.outputs.items()}
+        batch = texts[0].shape[0] if isinstance(texts, (tuple, list)) else texts.shape[0]
+        return {key: keras.KerasTensor((batch, None), dtype=dtype) for key, dtype in self.outputs.items()}
 
     def get_config(self):
         return {**super().get_config(), "outputs": self.outputs}
+
+
+def _tokenize(preprocessor: keras.layers.Layer, texts):
+    """A KerasHub preprocessor's outputs for one batch of texts or a pair of batches. A pair
+    goes in as ``x=``: given positionally, a tuple is read as ``(x, y)``, features and labels,
+    and the second texts would silently become labels."""
+    if isinstance(texts, (tuple, list)):
+        return preprocessor(x=tuple(texts))
+    return preprocessor(texts)
 
 
 @keras.saving.register_keras_serializable(package="tfxfer")

@@ -18,19 +18,21 @@ _TOKENIZE_BATCH = 2048
 
 def gather(task: str, backbone: str, train_inputs: list[str], num_classes: int, *, cached: bool,
            replicas: int = 1, preprocessor: str | None = None, examples: int | None = None,
-           class_counts: tuple[int, ...] | None = None, labels: str = "single") -> Facts:
+           class_counts: tuple[int, ...] | None = None, labels: str = "single",
+           train_pairs: list[str] | None = None) -> Facts:
     """Facts about one run's training data (``train_inputs``: texts or image paths; empty for
     streamed data, whose size is ``examples``; ``class_counts``: examples per class; ``labels``:
-    single or numeric), backbone and hardware."""
+    single or numeric; ``train_pairs``: the second texts of sentence pairs), backbone and
+    hardware."""
     import tensorflow as tf
 
     facts = dict(task=task, examples=len(train_inputs) if examples is None else examples, classes=num_classes,
                  cached=cached, bf16=fast_bfloat16(), replicas=replicas,
                  gpu=bool(tf.config.list_physical_devices("GPU")), architecture=architecture(backbone),
-                 class_counts=class_counts, labels=labels)
+                 class_counts=class_counts, labels=labels, text_pairs=train_pairs is not None)
     if task == "text" and preprocessor is None and train_inputs:
         directory = _local_kerashub_dir(backbone)
-        facts.update(token_lengths=token_lengths(backbone, train_inputs),
+        facts.update(token_lengths=token_lengths(backbone, train_inputs, train_pairs),
                      max_length=max_sequence_length(directory) if directory else None,
                      checkpoint_pooling=checkpoint_pooling(directory) if directory else None)
     return Facts(**facts)
@@ -115,9 +117,11 @@ def max_sequence_length(directory: Path) -> int | None:
     return int(value) if value else None
 
 
-def token_lengths(backbone: str, texts: list[str]) -> np.ndarray | None:
+def token_lengths(backbone: str, texts: list[str], pairs: list[str] | None = None) -> np.ndarray | None:
     """Tokens per text as the KerasHub backbone's own tokenizer counts them, with the two
-    special tokens ([CLS], [SEP]); None where the tokenizer cannot be loaded on its own."""
+    special tokens ([CLS], [SEP]); for sentence pairs (``pairs``: each text's second text),
+    the packed pair's length, both texts and three special tokens ([CLS] a [SEP] b [SEP]).
+    None where the tokenizer cannot be loaded on its own."""
     import keras_hub
     import tensorflow as tf
 
@@ -132,8 +136,15 @@ def token_lengths(backbone: str, texts: list[str]) -> np.ndarray | None:
     except Exception as e:  # noqa: BLE001 - the model loader reports loading errors properly
         log.info("token lengths not measured: the tokenizer of %s did not load alone (%s)", backbone, e)
         return None
+    def counted(batch: list[str]) -> list[int]:
+        tokens = tokenizer(tf.constant(batch))
+        return [len(t) for t in (tokens.to_list() if hasattr(tokens, "to_list") else tokens)]
+
     lengths = []
     for start in range(0, len(texts), _TOKENIZE_BATCH):
-        tokens = tokenizer(tf.constant(texts[start:start + _TOKENIZE_BATCH]))
-        lengths.extend(len(t) + 2 for t in (tokens.to_list() if hasattr(tokens, "to_list") else tokens))
+        lengths.extend(n + 2 for n in counted(texts[start:start + _TOKENIZE_BATCH]))
+    if pairs is not None:
+        for start in range(0, len(pairs), _TOKENIZE_BATCH):
+            for i, n in enumerate(counted(pairs[start:start + _TOKENIZE_BATCH]), start=start):
+                lengths[i] += n + 1
     return np.array(lengths, dtype=np.int64)

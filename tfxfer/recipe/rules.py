@@ -89,6 +89,7 @@ class Facts:
     architecture: str | None = None                # e.g. efficientnet_lite0, ResNet50 (recipe.facts.architecture)
     class_counts: tuple[int, ...] | None = None    # training examples per class; None when unknown (tfds:)
     labels: str = "single"                         # "numeric": a regression (tfxfer.data.targets)
+    text_pairs: bool = False                       # sentence pairs: token_lengths count both texts packed
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ def _sequence_length(f: Facts, _) -> Choice:
         return Choice(128, "this backbone's tokenizer cannot be run ahead of the model: the usual 128 tokens")
     covered = int(np.ceil(np.quantile(f.token_lengths, TEXT_COVERAGE)))
     length = max(16, 8 * math.ceil(covered / 8))
-    why = (f"{TEXT_COVERAGE:.0%} of your {len(f.token_lengths):,} training texts have <= {covered} tokens "
+    texts = "sentence pairs, both texts packed as [CLS] a [SEP] b [SEP]," if f.text_pairs else "texts"
+    why = (f"{TEXT_COVERAGE:.0%} of your {len(f.token_lengths):,} training {texts} have <= {covered} tokens "
            f"(longest {int(f.token_lengths.max())}); rounded up to a multiple of 8")
     if f.max_length and length > f.max_length:
         length, why = f.max_length, why + f", capped at the model's maximum {f.max_length}"

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from tfxfer.data.sources import read_labelled
+from tfxfer.errors import TfxferError
 from tfxfer.reports.report_files import write_regression_report, write_report
 from tfxfer.serving.servable import Servable, encoded_inputs, load_servable, serve_in_batches, trained_columns
 
 
-def _predict(servable: Servable, inputs: list[str], batch_size: int) -> np.ndarray:
+def _predict(servable: Servable, inputs: list, batch_size: int) -> np.ndarray:
     """Probabilities, or for numeric labels the predicted values, of ``inputs`` in order."""
     fed = encoded_inputs(servable, inputs)
     output = "value" if servable.labels == "numeric" else "probabilities"
@@ -42,11 +43,16 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
     text_column, label_column = trained_columns(servable, text_column, label_column)
     examples = read_labelled(data, servable.class_names, servable.task, text_column=text_column,
                              label_column=label_column, labels=servable.labels)
-    predicted = _predict(servable, examples.inputs, batch_size)
+    if servable.text_pair != (examples.pairs is not None):
+        raise TfxferError(f"{servable.path} is a {'sentence-pair' if servable.text_pair else 'single-text'} model: "
+                          f"pass --text-column with {'its two columns (a,b)' if servable.text_pair else 'one column'}, "
+                          f"as it was trained with")
+    inputs = list(zip(examples.inputs, examples.pairs)) if servable.text_pair else examples.inputs
+    predicted = _predict(servable, inputs, batch_size)
     version = servable.path
     out = Path(output or Path("evaluations") / f"{version.parent.name}-v{version.name}")
     if servable.labels == "numeric":
-        return write_regression_report(out, predicted, examples.labels, servable.task, examples.inputs,
+        return write_regression_report(out, predicted, examples.labels, servable.task, examples.shown(),
                                        model=str(version), data=str(data))
-    return write_report(out, predicted, examples.labels, servable.class_names, servable.task, examples.inputs,
+    return write_report(out, predicted, examples.labels, servable.class_names, servable.task, examples.shown(),
                         model=str(version), data=str(data))

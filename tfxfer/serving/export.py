@@ -74,14 +74,23 @@ def check_writable_dir(path: str | Path, role: str = "--export-dir") -> None:
 
 _INPUTS = {"image": ["image_bytes"], "text": ["text"]}
 _OUTPUTS = {"single": ["probabilities", "class_id", "class_name"], "numeric": ["value"]}
+PAIR_INPUTS = ["text", "text_pair"]  # a sentence-pair model's two raw strings
+
+
+def serving_inputs(task: str, text_pair: bool = False) -> list[str]:
+    """The names of the serving signature's inputs (and of ``tfxfer.json``'s ``inputs``)."""
+    return list(PAIR_INPUTS) if text_pair else list(_INPUTS[task])
 
 
 def check_export_matches(model_dir: str | Path, task: str, class_names: list[str], by_user: bool = False,
-                         labels: str = "single") -> None:
+                         labels: str = "single", inputs: list[str] | None = None) -> None:
     """Refuses to add a version to ``model_dir`` whose newest version differs in task, input
     signature, kind of labels (its outputs) or classes: TF Serving serves the newest version
-    under the same name, so its clients would suddenly get another kind of model. A name given with ``--name`` may take
-    other classes (a retrained model with a class more), never another task or input."""
+    under the same name, so its clients would suddenly get another kind of model. A name given
+    with ``--name`` may take other classes (a retrained model with a class more), never another
+    task, input or kind of labels. ``inputs``: the new model's signature inputs (default: the
+    task's one input)."""
+    inputs = list(inputs or _INPUTS[task])
     model_dir = Path(model_dir)
     numbers = versions(model_dir) if model_dir.is_dir() else []
     if not numbers:
@@ -97,8 +106,8 @@ def check_export_matches(model_dir: str | Path, task: str, class_names: list[str
            f"pass --name to export under another name (or --name {model_dir.name} to add a version with other classes)")
     if old_task and old_task != task:
         raise TfxferError(f"{newest} is a model for {old_task}, this one is for {task}: {how}")
-    if old_inputs and old_inputs != _INPUTS[task]:
-        raise TfxferError(f"{newest} takes inputs {', '.join(old_inputs)}, this model {', '.join(_INPUTS[task])}: {how}")
+    if old_inputs and old_inputs != inputs:
+        raise TfxferError(f"{newest} takes inputs {', '.join(old_inputs)}, this model {', '.join(inputs)}: {how}")
     old_labels = info.get("labels", "single") if info else labels
     if old_labels != labels:
         raise TfxferError(f"{newest} is a model for {old_labels} labels (outputs {', '.join(_OUTPUTS[old_labels])}), "
@@ -144,6 +153,14 @@ class _Servable(tf.Module):
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
             def serve(image_bytes):
                 return self._outputs(image_bytes, lambda: decode_batch(image_bytes, size, max_image_pixels))
+        elif list(model.input_names) == PAIR_INPUTS:
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                          tf.TensorSpec([None], tf.string, name="text_pair")])
+            def serve(text, text_pair):
+                tf.debugging.assert_equal(tf.size(text), tf.size(text_pair),
+                                          message="text and text_pair must hold as many strings")
+                return self._outputs(text, lambda: (text, text_pair))
         else:
 
             @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -174,16 +191,19 @@ class _Servable(tf.Module):
         }
 
 
-def _check_inputs(task: str, image_size) -> tf.Tensor:
-    """Raw inputs to compare the written SavedModel with the Keras model on."""
+def _check_inputs(task: str, image_size, input_names=()) -> dict[str, tf.Tensor]:
+    """Raw inputs, by signature input name, to compare the written SavedModel with the Keras model on."""
+    if list(input_names) == PAIR_INPUTS:
+        return {"text": tf.constant(["tfxfer export check", "a second, longer sentence to check the export"]),
+                "text_pair": tf.constant(["its second text", ""])}
     if task == "text":
-        return tf.constant(["tfxfer export check", "a second, longer sentence to check the export"])
+        return {"text": tf.constant(["tfxfer export check", "a second, longer sentence to check the export"])}
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (image_size[0] + 7 * i, image_size[1] + 3 * i, 3), dtype=np.uint8) for i in range(2)]
-    return tf.constant([tf.io.encode_png(image).numpy() for image in images])
+    return {"image_bytes": tf.constant([tf.io.encode_png(image).numpy() for image in images])}
 
 
-def _reference_probabilities(model: keras.Model, task: str, inputs: tf.Tensor) -> np.ndarray:
+def _reference_probabilities(model: keras.Model, task: str, inputs: dict[str, tf.Tensor]) -> np.ndarray:
     """The Keras model's probabilities, computed in graph mode as ``model.predict`` does:
     under mixed bfloat16, eager and graph execution round differently (up to ~6e-4 for
     MiniLM), and graph mode is what both ``predict`` and the SavedModel run."""
@@ -192,7 +212,10 @@ def _reference_probabilities(model: keras.Model, task: str, inputs: tf.Tensor) -
     @tf.function
     def forward(batch):
         if task == "image":
-            batch = decode_batch(batch, size)
+            batch = decode_batch(batch["image_bytes"], size)
+        else:
+            batch = tuple(batch[name] for name in model.input_names)
+            batch = batch[0] if len(batch) == 1 else batch
         return tf.cast(model(batch, training=False), tf.float32)
 
     return forward(inputs).numpy()
@@ -210,11 +233,12 @@ def export_saved_model(
     """Writes ``export_dir/name/VERSION/`` for TF Serving and returns that path.
 
     The ``serving_default`` signature takes ``image_bytes`` (encoded JPEG/PNG/GIF/BMP of any
-    size) for image models or ``text`` for text models, and returns ``probabilities``,
-    ``class_id`` and ``class_name`` (a model for numeric labels: ``value``, float32 [batch] in
-    the target's units); an image whose header declares more than ``max_image_pixels``
-    pixels fails the request before it is decoded. ``assets/labels.txt`` lists the classes (none
-    for numeric labels) and ``assets/tfxfer.json`` holds the kind of labels (and a regression's
+    size) for image models, ``text`` for text models, or ``text`` and ``text_pair`` (as many
+    strings each) for sentence-pair models, and returns ``probabilities``, ``class_id`` and
+    ``class_name`` (a model for numeric labels: ``value``, float32 [batch] in the target's
+    units); an image whose header declares more than ``max_image_pixels`` pixels fails the
+    request before it is decoded. ``assets/labels.txt`` lists the classes (none for numeric
+    labels) and ``assets/tfxfer.json`` holds the inputs, the kind of labels (and a regression's
     target mean and standard deviation), ``metadata`` and the library versions. A ``name`` whose
     newest version is another task or takes other inputs is refused, and other classes too
     unless ``name_given`` (see :func:`check_export_matches`).
@@ -244,7 +268,9 @@ def export_saved_model(
         check_model_name(name)
     except ValueError as e:
         raise TfxferError(f"model name {e}") from None
-    check_export_matches(Path(export_dir) / name, task, list(class_names), by_user=name_given, labels=labels)
+    inputs = serving_inputs(task, list(model.input_names) == PAIR_INPUTS)
+    check_export_matches(Path(export_dir) / name, task, list(class_names), by_user=name_given, labels=labels,
+                         inputs=inputs)
     model_dir = ensure_writable_dir(Path(export_dir) / name)
     _remove_stale_temporaries(model_dir)
     tmp = model_dir / _temporary_name()
@@ -253,7 +279,7 @@ def export_saved_model(
         info_file = staging / "tfxfer.json"
         limits = {"max_image_pixels": max_image_pixels} if task == "image" else {}
         target = {"target": dict(zip(("mean", "std"), model.target_scale, strict=True))} if labels == "numeric" else {}
-        info_file.write_text(json.dumps({"task": task, "inputs": _INPUTS[task], "labels": labels,
+        info_file.write_text(json.dumps({"task": task, "inputs": inputs, "labels": labels,
                                          "outputs": _OUTPUTS[labels], "classes": list(class_names), **target,
                                          **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
@@ -296,10 +322,10 @@ def _class_names(model: TransferClassifier, given: list[str] | None) -> list[str
 def _check_written(path: Path, model: TransferClassifier, task: str) -> float:
     """The largest difference between the written SavedModel's and the model's outputs
     (probabilities, or a regression's values relative to the target's standard deviation)."""
-    inputs = _check_inputs(task, model.image_size)
+    inputs = _check_inputs(task, model.image_size, model.input_names)
     served = load_signature(path, task)
     numeric = getattr(model, "labels", "single") == "numeric"
-    got = served(**{"image_bytes" if task == "image" else "text": inputs})["value" if numeric else "probabilities"]
+    got = served(**inputs)["value" if numeric else "probabilities"]
     want = _reference_probabilities(model, task, inputs)
     diff = float(np.max(np.abs(got.numpy().reshape(want.shape) - want)))
     if numeric:

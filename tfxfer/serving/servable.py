@@ -46,10 +46,17 @@ class Servable:
     trained_with: dict  # the training run's resolved config ({} for an export without one)
     signature: Callable
     labels: str = "single"  # "numeric": the signature outputs ``value`` (a regression)
+    input_keys: tuple[str, ...] = ()  # the signature's inputs; () for the task's one input
 
     @property
     def input_key(self) -> str:
-        return "text" if self.task == "text" else "image_bytes"
+        """The signature's first input (a sentence-pair model's first text)."""
+        return self.input_keys[0] if self.input_keys else "text" if self.task == "text" else "image_bytes"
+
+    @property
+    def text_pair(self) -> bool:
+        """A sentence-pair model: its signature takes ``text`` and ``text_pair``."""
+        return len(self.input_keys) == 2
 
 
 def read_info(path: Path) -> dict:
@@ -81,7 +88,7 @@ def load_servable(model_dir: str | Path) -> Servable:
     info = read_info(path)
     task = info.get("task", "image")
     return Servable(path, task, _class_names(path, info), info.get("config") or {}, load_signature(path, task),
-                    info.get("labels", "single"))
+                    info.get("labels", "single"), tuple(info.get("inputs") or ()))
 
 
 def trained_columns(servable: Servable, text_column: str | None, label_column: str | None) -> tuple[str, str]:
@@ -103,11 +110,16 @@ def load_signature(path: Path, task: str):
 
 def serve_in_batches(servable: Servable, fed: list, batch_size: int, names: list[str]):
     """Yields (index of the batch's first input, the signature's outputs) over ``fed`` (texts,
-    or encoded image bytes); an image that cannot be decoded is a TfxferError naming its batch."""
+    (text, text_pair) tuples, or encoded image bytes); an image that cannot be decoded is a
+    TfxferError naming its batch."""
     for start in range(0, len(fed), batch_size):
         batch = fed[start:start + batch_size]
+        if servable.text_pair:
+            feed = {key: tf.constant([row[i] for row in batch], tf.string) for i, key in enumerate(servable.input_keys)}
+        else:
+            feed = {servable.input_key: tf.constant(batch)}
         try:
-            yield start, servable.signature(**{servable.input_key: tf.constant(batch)})
+            yield start, servable.signature(**feed)
         except tf.errors.InvalidArgumentError as e:
             if servable.task == "image":
                 inputs = ", ".join(names[start:start + len(batch)])
@@ -123,6 +135,11 @@ def encoded_inputs(servable: Servable, inputs: list[str]) -> list:
     """What the signature takes for each input: the text itself, or an image file's bytes.
     An input of the other kind (an image path for a text model, a file that is not an image
     for an image model) is a TfxferError naming it."""
+    if servable.text_pair:
+        if not all(isinstance(value, tuple) and len(value) == 2 for value in inputs):
+            raise TfxferError(f"{servable.path} is a sentence-pair model: it takes two texts an example "
+                              f"(text and text_pair)")
+        return list(inputs)
     if servable.task == "text":
         for value in inputs:
             if Path(value).suffix.lower() in IMAGE_EXTENSIONS and Path(value).is_file():
@@ -141,23 +158,29 @@ def encoded_inputs(servable: Servable, inputs: list[str]) -> list:
     return contents
 
 
-def predictions(servable: Servable, inputs: list[str], batch_size: int = 64, top_k: int = 3):
+def _given(servable: Servable, given) -> dict:
+    """How a prediction names its input: ``input``, and ``input_pair`` for a sentence pair."""
+    return {"input": given[0], "input_pair": given[1]} if servable.text_pair else {"input": given}
+
+
+def predictions(servable: Servable, inputs: list, batch_size: int = 64, top_k: int = 3):
     """One dict a input, in order: ``input``, ``class_name``, ``class_id``, ``probability`` (of
     that class), ``top_k`` (the ``top_k`` likeliest classes with their probabilities) and
     ``probabilities`` (every class, in ``servable.class_names`` order); for numeric labels
-    ``input`` and ``value`` (in the target's units)."""
+    ``input`` and ``value`` (in the target's units). For a sentence-pair model each input is a
+    (text, text_pair) tuple, and ``input`` and ``input_pair`` hold the two."""
     fed = encoded_inputs(servable, inputs)
     k = min(top_k, len(servable.class_names))
     for start, out in serve_in_batches(servable, fed, batch_size, inputs):
         if servable.labels == "numeric":
             for row, value in enumerate(out["value"].numpy()):
-                yield {"input": inputs[start + row], "value": float(value)}
+                yield {**_given(servable, inputs[start + row]), "value": float(value)}
             continue
         for row, probabilities in enumerate(out["probabilities"].numpy()):
             best = np.argsort(-probabilities, kind="stable")[:k]
             class_id = int(out["class_id"][row])
             yield {
-                "input": inputs[start + row],
+                **_given(servable, inputs[start + row]),
                 "class_name": out["class_name"][row].numpy().decode("utf-8"),
                 "class_id": class_id,
                 "probability": round(float(probabilities[class_id]), 6),

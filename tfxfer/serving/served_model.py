@@ -20,12 +20,12 @@ import tensorflow as tf
 from prometheus_client import Histogram
 
 from tfxfer.data.images import ACCEPTED_FORMATS
-from tfxfer.errors import first_line
+from tfxfer.errors import TfxferError, first_line
 from tfxfer.serving import engine
 from tfxfer.serving.batching import Batcher, BatcherClosed, Outputs
 from tfxfer.serving.export_dir import complete_versions
 from tfxfer.serving.rest_api import BadRequest, NotFound, input_values, predict_response
-from tfxfer.serving.servable import Servable, load_servable
+from tfxfer.serving.servable import Servable, load_servable, read_info
 from tfxfer.serving.serving_contract import read_saved_model, signature_def
 
 log = logging.getLogger("tfxfer")
@@ -57,6 +57,10 @@ class LoadedVersion:
     def load(cls, name: str, path: Path, batching: BatchingOptions) -> LoadedVersion:
         """Loads ``path`` and runs one example through it, so the first request does not pay
         for the graph's first run."""
+        inputs = read_info(path).get("inputs") or []
+        if len(inputs) > 1:  # requests carry one input a row here; TF Serving itself serves both
+            raise TfxferError(f"a sentence-pair model (inputs {', '.join(inputs)}): tfxfer.serve serves one-input "
+                              f"models; use TF Serving or python -m tfxfer.predict")
         version = cls(name, int(path.name), load_servable(path), signature_def(read_saved_model(path)), batching)
         warm_up = ([b"a few words"] if version.servable.task == "text"
                    else [tf.io.encode_png(tf.zeros([8, 8, 3], tf.uint8)).numpy()])
