@@ -20,6 +20,32 @@ REPO = Path(__file__).resolve().parent.parent
 EFFICIENTNET_LITE0 = REPO.parent / "shared" / "assets" / "efficientnet_lite0_imagenet"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test``'s ``-n``), the tests known to take minutes
+    (``tests/durations.json``) go first, dealt one per worker: ``--dist worksteal`` hands each
+    worker a contiguous share of this order and lets idle workers take from the end of the
+    busiest share, so a long test left near an end starts late and the whole run waits on it
+    (a CI run's 423 s test once did). Longest first is the classic remedy (LPT scheduling)."""
+    import json
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    seconds = json.loads((Path(__file__).parent / "durations.json").read_text())
+    long = sorted((item for item in items if item.nodeid in seconds), key=lambda item: -seconds[item.nodeid])
+    if workers < 2 or not long:
+        return
+    rest = [item for item in items if item.nodeid not in seconds]
+    shares, left = [], len(items)
+    for worker in range(workers):  # the sizes of xdist's first hand-out (worksteal.check_schedule)
+        shares.append(left // (workers - worker))
+        left -= shares[-1]
+    heads = [long[worker::workers] for worker in range(workers)]
+    order = []
+    for size, head in zip(shares, heads, strict=True):
+        order += head + rest[:size - len(head)]
+        rest = rest[size - len(head):]
+    items[:] = order + rest
+
+
 def run_cli(*args: str, timeout: float = 600, cwd: Path | None = None, env_extra: dict | None = None
             ) -> subprocess.CompletedProcess:
     """Runs ``python -m ARGS...`` in a fresh process, as a user would; ``env_extra`` adds to

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, error_line, run_cli, write_image
+from tests.conftest import REPO, error_line, refused, run_cli, write_image
 from tfxfer.data import sources
 from tfxfer.errors import TfxferError
 
@@ -16,14 +16,25 @@ from tfxfer.errors import TfxferError
 # Item 11: CSV faults are one line naming the line, not a csv.Error traceback
 
 
-def test_a_csv_with_carriage_return_line_ends_is_one_line_and_status_2(tiny_preset, tmp_path):
-    train = tmp_path / "mac.csv"
-    train.write_bytes(b'text,label\r"good film",pos\r"bad film",neg\r')
-    result = run_cli("tfxfer.train", "--task", "text", "--backbone", f"kerashub:{tiny_preset}", "--train", str(train),
-                     "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "models"))
-    assert result.returncode == 2, result.stderr[-3000:]
-    line = error_line(result)
-    assert f"{train} line 1 has a carriage return" in line and "line ends" in line
+def test_train_refuses_a_mac_csv_a_class_name_with_a_newline_and_a_zero_pixel_limit(tiny_preset, tmp_path):
+    """Three inputs that once gave a traceback or a broken labels.txt: each one line and status
+    2, nothing exported (all three cases in one process: tests/cli_cases.py)."""
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(b'text,label\r"good film",pos\r"bad film",neg\r')
+    for name in ("cat\nsiamese", "dog", "fox"):
+        for i in range(2):
+            write_image(tmp_path / "data" / name / f"{i}.png", seed=i)
+    outputs = ["--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "models")]
+    results = refused("tfxfer.train", [
+        (["--task", "text", "--backbone", f"kerashub:{tiny_preset}", "--train", str(mac), *outputs],
+         f"{mac} line 1 has a carriage return"),
+        (["--backbone", "keras:MobileNetV3Small", "--weights", "none", "--train", str(tmp_path / "data"), *outputs],
+         "class name 'cat\\nsiamese' holds the control or line-break character '\\n'"),
+        (["--backbone", "keras:MobileNetV3Small", "--train", str(tmp_path / "data"), "--max-image-pixels", "0",
+          *outputs], "--max-image-pixels must be >= 1, got 0"),
+    ], tmp_path)
+    assert "line ends" in error_line(results[0])
+    assert not list(tmp_path.glob("models/**/labels.txt")) and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("content, where, problem", [
@@ -53,18 +64,6 @@ def test_texts_longer_than_the_csv_modules_default_limit_are_read(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # Item 10: class names are one line of literal text; issue 14 item 11: whole-number epochs
-
-
-def test_a_class_folder_with_a_newline_is_one_line_and_status_2(tmp_path):
-    for name in ("cat\nsiamese", "dog", "fox"):
-        for i in range(2):
-            write_image(tmp_path / "data" / name / f"{i}.png", seed=i)
-    result = run_cli("tfxfer.train", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
-                     "--train", str(tmp_path / "data"), "--output", str(tmp_path / "run"),
-                     "--export-dir", str(tmp_path / "models"))
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert "class name 'cat\\nsiamese' holds the control or line-break character '\\n'" in error_line(result)
-    assert not list((tmp_path / "models").rglob("labels.txt")) if (tmp_path / "models").exists() else True
 
 
 @pytest.mark.parametrize("label", ["pos\u2028itive", "ne\x85g", "a\rb", "tab\there"])
@@ -203,13 +202,6 @@ def test_an_empty_batch_gets_empty_outputs(exported_image_model):
     out = serve(image_bytes=tf.constant([], tf.string))
     assert out["probabilities"].shape == (0, 3) and out["probabilities"].dtype == tf.float32
     assert out["class_id"].shape == (0,) and out["class_name"].shape == (0,)
-
-
-def test_max_image_pixels_must_be_a_positive_number(tmp_path):
-    result = run_cli("tfxfer.train", "--backbone", "keras:MobileNetV3Small", "--train", str(tmp_path),
-                     "--max-image-pixels", "0")
-    assert result.returncode == 2
-    assert "--max-image-pixels must be >= 1, got 0" in error_line(result)
 
 
 def test_worst_examples_csv_quotes_texts_that_spreadsheets_would_run(tmp_path):

@@ -5,6 +5,7 @@ the first three."""
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from tfxfer.errors import PortTakenError, TfxferError, TrainingInterrupted, WorkerLostError
@@ -29,8 +30,18 @@ def run_main(prog: str, main, argv=None) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return EXIT_WORKER_LOST
     except KeyboardInterrupt as e:
+        _ignore_further_interrupts()
         print(f"{prog}: interrupted{_how_to_continue(prog, e)}", file=sys.stderr)
         return 130
+
+
+def _ignore_further_interrupts() -> None:
+    """The command is already stopping: a second Ctrl-C while TensorFlow shuts down (seconds on
+    a busy machine) would kill the process by the signal, losing exit status 130."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave the handler alone
+        pass
 
 
 def _how_to_continue(prog: str, interrupt: KeyboardInterrupt) -> str:
