@@ -65,19 +65,29 @@ def error_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def refused(module: str, cases: list[tuple[list[str], str]], tmp_path: Path) -> list[subprocess.CompletedProcess]:
-    """Runs ``python -m MODULE ARGS`` for each ``(ARGS, message)`` case, all in one fresh process
-    (``tests/cli_cases.py``: each case through the command's own ``run_main``, so one TensorFlow
-    import serves them all), and asserts that each exits with status 2 and one error line holding
-    its message; returns the results in the cases' order."""
+def run_in_one_process(calls: list[tuple[str, list]], tmp_path: Path) -> list[subprocess.CompletedProcess]:
+    """Runs each ``(MODULE, ARGS)`` as ``python -m MODULE ARGS`` would, all in one fresh process
+    (``tests/cli_cases.py``: each through the command's own ``run_main``, so one TensorFlow import
+    serves them all); returns what each printed and its exit status, in order. Only what a
+    command prints is captured: its log lines go to the process's own stderr."""
     import json
+    import tempfile
 
-    cases_file, results_file = tmp_path / "cli_cases.json", tmp_path / "cli_results.json"
-    cases_file.write_text(json.dumps([[str(a) for a in arguments] for arguments, _ in cases]))
-    ran = run_cli("tests.cli_cases", module, str(cases_file), str(results_file), timeout=900)
+    handle, cases_file = tempfile.mkstemp(suffix=".json", prefix="cli_cases", dir=tmp_path)
+    os.close(handle)
+    results_file = Path(cases_file).with_suffix(".results.json")
+    Path(cases_file).write_text(json.dumps([[module, [str(a) for a in arguments]] for module, arguments in calls]))
+    ran = run_cli("tests.cli_cases", cases_file, str(results_file), timeout=900)
     assert ran.returncode == 0, ran.stderr[-3000:]
-    results = [subprocess.CompletedProcess(r["args"], r["returncode"], r["stdout"], r["stderr"])
-               for r in json.loads(results_file.read_text())]
+    return [subprocess.CompletedProcess(r["args"], r["returncode"], r["stdout"], r["stderr"])
+            for r in json.loads(results_file.read_text())]
+
+
+def refused(module: str, cases: list[tuple[list[str], str]], tmp_path: Path) -> list[subprocess.CompletedProcess]:
+    """Runs ``python -m MODULE ARGS`` for each ``(ARGS, message)`` case in one fresh process
+    (:func:`run_in_one_process`) and asserts that each exits with status 2 and one error line
+    holding its message; returns the results in the cases' order."""
+    results = run_in_one_process([(module, arguments) for arguments, _ in cases], tmp_path)
     for (arguments, expected), result in zip(cases, results, strict=True):
         assert result.returncode == 2, (arguments, result.stderr[-2000:])
         assert expected in error_line(result), (arguments, error_line(result))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import error_line, refused, run_cli, write_image
+from tests.conftest import error_line, refused, run_cli, run_in_one_process, write_image
 
 # --recipe fixed: these tests are about the CLI, not the recipe's choices (tests/test_recipe.py).
 FAST = ["--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
@@ -81,8 +81,18 @@ def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
     assert info["backbone"] == "keras:MobileNetV3Small" and info["task"] == "image"
     assert "tensorflow" in info["versions"]
 
-    predicted = run_cli("tfxfer.predict", str(tmp_path / "exported" / "colours"),
-                        str(tiny_images / "red" / "0.png"), str(tiny_images / "blue" / "1.jpg"))
+    # --file: one path a line, relative to the list's folder; a file that is not an image is named.
+    photos = tmp_path / "photos"
+    shutil.copytree(tiny_images / "red", photos / "red")
+    (photos / "list.txt").write_text("red/0.png\n\nred/1.jpg\n")
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("a review, not a photo")
+    exported = tmp_path / "exported" / "colours"
+    predicted, listed, wrong = run_in_one_process([  # one process (tests/cli_cases.py), each as its command
+        ("tfxfer.predict", [exported, tiny_images / "red" / "0.png", tiny_images / "blue" / "1.jpg"]),
+        ("tfxfer.predict", [exported, "--file", photos / "list.txt", "--top-k", "2"]),
+        ("tfxfer.predict", [exported, not_image]),
+    ], tmp_path)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     rows = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert [r["input"] for r in rows] == [str(tiny_images / "red" / "0.png"), str(tiny_images / "blue" / "1.jpg")]
@@ -91,19 +101,10 @@ def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
         assert abs(sum(row["probabilities"]) - 1) < 1e-4
         assert len(row["top_k"]) == 3 and row["probability"] == max(row["top_k"].values())
 
-    # --file: one path a line, relative to the list's folder; a file that is not an image is named.
-    photos = tmp_path / "photos"
-    shutil.copytree(tiny_images / "red", photos / "red")
-    (photos / "list.txt").write_text("red/0.png\n\nred/1.jpg\n")
-    predicted = run_cli("tfxfer.predict", str(tmp_path / "exported" / "colours"), "--file", str(photos / "list.txt"),
-                        "--top-k", "2")
-    assert predicted.returncode == 0, predicted.stderr[-3000:]
-    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [r["input"] for r in rows] == [str(photos / "red" / "0.png"), str(photos / "red" / "1.jpg")]
     assert all(len(r["top_k"]) == 2 for r in rows)
-    not_image = tmp_path / "notes.png"
-    not_image.write_text("a review, not a photo")
-    wrong = run_cli("tfxfer.predict", str(tmp_path / "exported" / "colours"), str(not_image))
     assert wrong.returncode == 2
     assert f"{not_image} is not an image: JPEG, PNG, GIF or BMP accepted" in error_line(wrong)
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import refused, run_cli
+from tests.conftest import refused, run_cli, run_in_one_process
 
 FAST = ["--backbone", "keras:MobileNetV3Small", "--weights", "none", "--image-size", "32", "--batch-size", "8",
         "--recipe", "fixed"]
@@ -50,15 +50,16 @@ def test_a_manifest_trains_exports_predicts_and_evaluates(photos, tmp_path):
     export = tmp_path / "exported" / "photos" / "1"  # named after the manifest's folder: "images" names no dataset
     assert (export / "assets" / "labels.txt").read_text().split() == ["blue", "green", "red"]
 
-    predicted = run_cli("tfxfer.predict", str(export), "--file", str(photos / "test.csv"))
+    predicted, evaluated = run_in_one_process([  # one process (tests/cli_cases.py), each as its command
+        ("tfxfer.predict", [export, "--file", photos / "test.csv"]),
+        ("tfxfer.evaluate", [export, "--data", photos / "test.csv", "--output", tmp_path / "report"]),
+    ], tmp_path)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     rows = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert [r["input"] for r in rows] == [str(photos / line.split(",")[1])
                                           for line in (photos / "test.csv").read_text().splitlines()[1:]]
     assert all(r["class_name"] in ("blue", "green", "red") for r in rows)
 
-    evaluated = run_cli("tfxfer.evaluate", str(export), "--data", str(photos / "test.csv"),
-                        "--output", str(tmp_path / "report"))
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["examples"] == 8 and report["accuracy"] == pytest.approx(metrics["test"]["accuracy"])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import error_line, refused, run_cli
+from tests.conftest import error_line, refused, run_cli, run_in_one_process
 
 TEXTS = ["the film was wonderful.", "honestly, the plot is dreadful from start to end", "a"]
 
@@ -160,7 +160,15 @@ def test_cli_trains_with_empty_rows_left_out_and_predicts(tiny_preset, sentiment
 
     lines = tmp_path / "lines.txt"
     lines.write_text("the ending was awful\n\nthe music felt charming\n", encoding="utf-8")
-    predicted = run_cli("tfxfer.predict", model, "what a brilliant film", "--file", str(lines))
+    photo = write_image(tmp_path / "cat.png")
+    # Every predict and evaluate below in one process (tests/cli_cases.py), each as its command.
+    predicted, predicted_csv, evaluated, wrong, top = run_in_one_process([
+        ("tfxfer.predict", [model, "what a brilliant film", "--file", lines]),
+        ("tfxfer.predict", [model, "--file", val, "--format", "csv", "--top-k", "1"]),
+        ("tfxfer.evaluate", [model, "--data", val, "--output", tmp_path / "evaluation"]),
+        ("tfxfer.predict", [model, photo]),
+        ("tfxfer.predict", [model, "fine", "--top-k", "0"]),
+    ], tmp_path)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     outputs = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert [o["input"] for o in outputs] == ["what a brilliant film", "the ending was awful", "the music felt charming"]
@@ -170,23 +178,18 @@ def test_cli_trains_with_empty_rows_left_out_and_predicts(tiny_preset, sentiment
         assert o["probability"] == o["top_k"][o["class_name"]] == max(o["probabilities"])
 
     # --file CSV: the column the model was trained on; --format csv with --top-k 1.
-    predicted = run_cli("tfxfer.predict", model, "--file", str(val), "--format", "csv", "--top-k", "1")
-    assert predicted.returncode == 0, predicted.stderr[-3000:]
-    table = list(csv.DictReader(predicted.stdout.splitlines()))
+    assert predicted_csv.returncode == 0, predicted_csv.stderr[-3000:]
+    table = list(csv.DictReader(predicted_csv.stdout.splitlines()))
     assert len(table) == 32 and list(table[0]) == ["input", "class_name", "class_id", "probability", "top_k"]
     assert table[0]["input"] == sentiment_rows(32, seed=6)[0][0]
     assert json.loads(table[0]["top_k"]) == {table[0]["class_name"]: float(table[0]["probability"])}
 
     # evaluate reads the same columns from the export, with no flags.
-    evaluated = run_cli("tfxfer.evaluate", model, "--data", str(val), "--output", str(tmp_path / "evaluation"))
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert json.loads((tmp_path / "evaluation" / "report.json").read_text())["examples"] == 32
 
     # An image path given to a text model is not classified as a string.
-    photo = write_image(tmp_path / "cat.png")
-    wrong = run_cli("tfxfer.predict", model, str(photo))
     assert wrong.returncode == 2 and "is an image file, but" in error_line(wrong) and "text model" in error_line(wrong)
-    top = run_cli("tfxfer.predict", model, "fine", "--top-k", "0")
     assert top.returncode == 2 and "--top-k must be >= 1, got 0" in error_line(top)
 
 
