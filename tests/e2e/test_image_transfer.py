@@ -45,14 +45,17 @@ def _linear_probe(train: Path, test: Path) -> float:
 
 @pytest.mark.slow
 def test_efficientnet_with_no_tuning_flags_beats_a_linear_probe(tmp_path):
-    """EfficientNet-Lite0 (ImageNet) on 4 Fashion-MNIST classes x 50 images, given nothing but
-    the data: at least what logistic regression on its frozen features reaches. The bar also
-    proves the ImageNet weights were loaded: a head on the same architecture's random, frozen
-    features scored 0.698 here (when 190fd5e was written)."""
+    """EfficientNet-Lite0 (ImageNet) on Fashion-MNIST's four tops (T-shirt, pullover, coat,
+    shirt) x 50 images, given nothing but the data: above what logistic regression on its frozen
+    features reaches. These four classes are the ones ImageNet features tell apart least, so
+    the fine-tuning the recipe adds shows: 0.713 against the probe's 0.685 when this test was
+    written (on the first four classes, where the probe already reaches 0.900, 0.907 against
+    0.900)."""
     from tfxfer.data import demo
 
-    train = demo.fashion_mnist_folders(classes=4, per_class=50, split="train")
-    test = demo.fashion_mnist_folders(classes=4, per_class=100, split="test")
+    tops = (0, 2, 4, 6)
+    train = demo.fashion_mnist_folders(classes=tops, per_class=50, split="train")
+    test = demo.fashion_mnist_folders(classes=tops, per_class=100, split="test")
     started = time.perf_counter()
     result = run_cli("tfxfer.train", "--backbone", f"kerashub:{EFFICIENTNET_LITE0}", "--train", str(train),
                      "--test", str(test), "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exported"),
@@ -63,6 +66,6 @@ def test_efficientnet_with_no_tuning_flags_beats_a_linear_probe(tmp_path):
     decided = {k: v["value"] for k, v in metrics["recipe"].items()}
     assert decided["image_size"] == 224 and decided["fine_tune_epochs"] >= 1
     probe = _linear_probe(train, test)
-    print(f"\nFashion-MNIST 4x50, EfficientNet-Lite0: no tuning flags {metrics['test']['accuracy']:.3f} ({seconds:.0f}s), "
-          f"linear probe on its frozen features {probe:.3f}")
-    assert metrics["test"]["accuracy"] >= probe, (metrics["test"], probe)
+    print(f"\nFashion-MNIST tops 4x50, EfficientNet-Lite0: no tuning flags {metrics['test']['accuracy']:.3f} "
+          f"({seconds:.0f}s), linear probe on its frozen features {probe:.3f}")
+    assert metrics["test"]["accuracy"] >= probe + 0.01, (metrics["test"], probe)

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -199,17 +200,21 @@ def fashion_mnist_arrays(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
 
 
 def fashion_mnist_folders(
-    classes: int = 4, per_class: int = 150, split: str = "train", seed: int = 0
+    classes: int | Sequence[int] = 4, per_class: int = 150, split: str = "train", seed: int = 0
 ) -> Path:
-    """Writes a Fashion-MNIST subset as PNG class folders (one sub-folder per class)."""
+    """Writes a Fashion-MNIST subset as PNG class folders (one sub-folder per class):
+    ``classes`` is how many of the first classes, or which class ids (``(0, 2, 4, 6)``: the four
+    tops, the classes an ImageNet backbone's features tell apart least)."""
     from PIL import Image
 
-    target = cache_dir() / f"fashion_mnist_{split}_{classes}x{per_class}_s{seed}"
+    ids = list(range(classes)) if isinstance(classes, int) else [int(c) for c in classes]
+    name = len(ids) if isinstance(classes, int) else "c" + "-".join(map(str, ids))
+    target = cache_dir() / f"fashion_mnist_{split}_{name}x{per_class}_s{seed}"
 
     def fill(tmp: Path) -> None:
         images, labels = fashion_mnist_arrays(split)
         rng = np.random.default_rng(seed)
-        for class_id in range(classes):
+        for class_id in ids:
             folder = tmp / FASHION_MNIST_CLASSES[class_id]
             folder.mkdir()
             picks = rng.choice(np.flatnonzero(labels == class_id), per_class, replace=False)
