@@ -23,6 +23,7 @@ from tfxfer.data.class_names import check_class_names
 from tfxfer.data.csv_files import CSV_FIELD_LIMIT as CSV_FIELD_LIMIT  # where tests and callers have read it
 from tfxfer.data.csv_files import csv_records, decode_lines
 from tfxfer.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_and_resize, decode_image, encoded_size
+from tfxfer.data.label_sets import label_names, multi_hot, rarest_label, read_label_sets
 from tfxfer.data.manifests import is_manifest, read_manifest
 from tfxfer.data.splits import stratified_split, target_bins
 from tfxfer.data.targets import infer_labels, parse_targets
@@ -358,7 +359,10 @@ class Splits:
 
 
 def _strata(examples: Examples, labels: str) -> np.ndarray:
-    """What splits stratify by: the classes, or a numeric target's quantile bins."""
+    """What splits stratify by: the classes, a numeric target's quantile bins, or each
+    multi-label row's rarest class."""
+    if labels == "multi":
+        return rarest_label(examples.labels)
     return target_bins(examples.labels) if labels == "numeric" else examples.labels
 
 
@@ -535,6 +539,8 @@ def column_names(text_column: str) -> tuple[str, ...]:
 
 
 def _text(value) -> str:
+    if isinstance(value, list):  # a .jsonl multi-label cell: kept as the JSON list it is
+        return json.dumps(value, ensure_ascii=False)
     return "" if value is None else str(value).strip()
 
 
@@ -619,6 +625,11 @@ def _text_examples(spec: str, role: str, text_column: str, label_column: str, cl
     if labels == "numeric":
         examples = Examples(texts, parse_targets(values, numbers, where))
         class_names = []
+    elif labels == "multi":
+        sets = read_label_sets(values, numbers, where)
+        check_class_names(set(label_names(sets)), where)
+        class_names = class_names if class_names is not None else label_names(sets)
+        examples = Examples(texts, multi_hot(sets, class_names, where))
     else:
         examples, class_names = _with_label_ids(texts, values, class_names, where, _sorted_classes)
     if len(column_names(text_column)) == 2:
@@ -635,6 +646,9 @@ def read_text_splits(
     ``labels``: "single" (classes), "numeric" (a regression target) or None (decided from the
     training labels, see tfxfer.data.targets)."""
     examples, class_names, labels = _text_examples(train, "train", text_column, label_column, None, labels)
+    if labels == "multi" and len(class_names) < 2:
+        raise TfxferError(f"train file {train} names a single label ({class_names[0]}) in all its label sets: a "
+                          f"multi-label classifier needs at least two")
     if labels == "single" and len(class_names) < 2:
         raise TfxferError(f"train file {train} has a single label ({class_names[0]}): a classifier needs at least two")
     val_examples = _text_examples(val, "val", text_column, label_column, class_names, labels)[0] if val else None

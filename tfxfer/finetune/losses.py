@@ -1,4 +1,6 @@
-"""What a model trains against: sparse cross-entropy and accuracy for classes; for numeric labels
+"""What a model trains against: sparse cross-entropy and accuracy for classes; binary
+cross-entropy over each class's sigmoid for multi-label (with the share of (row, class) pairs
+right at 0.5 as its ``accuracy``); for numeric labels
 the mean squared error (or Huber loss) of the standardised target, with the mean absolute error
 in the target's units to watch.
 
@@ -39,7 +41,10 @@ class StandardisedError(keras.losses.Loss):
 def loss_and_metrics(model: keras.Model, loss: str | None = None) -> tuple:
     """(loss, metrics) to compile ``model`` with: a classifier's cross-entropy and accuracy, or a
     regressor's standardised ``loss`` (mse by default) and mean absolute error."""
-    if getattr(model, "labels", "single") != "numeric":
+    labels = getattr(model, "labels", "single")
+    if labels == "multi":  # "accuracy" by name: the history, plots and phase-2 comparison read that key
+        return "binary_crossentropy", [keras.metrics.BinaryAccuracy(name="accuracy")]
+    if labels != "numeric":
         return "sparse_categorical_crossentropy", ["accuracy"]
     _, std = model.target_scale
     return StandardisedError(std, loss or "mse"), [keras.metrics.MeanAbsoluteError(name="mae")]
