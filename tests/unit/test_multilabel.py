@@ -15,6 +15,7 @@ from tfxfer.config import TrainConfig
 from tfxfer.data.sources import read_labelled, read_text_splits
 from tfxfer.data.targets import infer_labels
 from tfxfer.errors import TfxferError
+from tfxfer.finetune.losses import start_at_the_prior
 from tfxfer.finetune.thresholds import choose_thresholds
 from tfxfer.recipe import Facts, decide
 from tfxfer.reports.metrics import multilabel_report
@@ -74,11 +75,14 @@ def test_an_empty_label_set_is_refused_naming_its_line(tmp_path, cell, says):
 
 
 def test_each_threshold_maximises_its_class_f1_on_val():
-    probabilities = np.array([[0.9, 0.2, 0.7], [0.6, 0.1, 0.7], [0.3, 0.4, 0.2], [0.55, 0.3, 0.1]])
-    targets = np.array([[1, 0, 1], [1, 0, 0], [0, 0, 1], [0, 0, 0]])
-    # class 0: the top two in (F1 1.0), the cut midway between 0.6 and 0.55; class 1: no positive,
-    # 0.5; class 2: the tied 0.7s go in together (2/3 then 1/1 precision): all three, F1 0.8 > 2/3
-    assert choose_thresholds(probabilities, targets) == [0.575, 0.5, 0.15]
+    # class 0: positives ranked 1-4 and 6 of 8: the top six in (F1 2*5/(6+5) = 0.909 against 0.889
+    # for the top four), the cut midway between 0.5 and 0.4; class 1: the tied 0.7s go in
+    # together, all five positives among the top six (F1 0.909); class 2: four positives, too
+    # few to choose on: 0.5
+    probabilities = np.array([[0.9, 0.7, 0.9], [0.8, 0.7, 0.1], [0.7, 0.7, 0.1], [0.65, 0.6, 0.1],
+                              [0.6, 0.6, 0.1], [0.5, 0.55, 0.1], [0.4, 0.2, 0.1], [0.1, 0.1, 0.1]])
+    targets = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1], [1, 1, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0], [0, 0, 0]])
+    assert choose_thresholds(probabilities, targets) == [0.45, 0.375, 0.5]
 
 
 def test_scores_against_a_hand_count():
@@ -111,6 +115,11 @@ def test_a_multi_label_model_keeps_its_thresholds_through_keras_files_and_its_ex
     model = build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32),
                                    labels="multi", class_names=["cat", "indoor", "sleeping"])
     assert model.head[-1].activation.__name__ == "sigmoid" and model.thresholds is None
+    # training starts from each class's share of the rows (here 3/4, 1/4, 1/2), not from 0.5
+    rows = np.array([[1, 0, 1], [1, 0, 0], [1, 1, 1], [0, 0, 0]], dtype=np.float32)
+    assert start_at_the_prior(model, rows)
+    np.testing.assert_allclose(model.head[-1].get_weights()[1], [np.log(3), -np.log(3), 0.0], atol=1e-6)
+    assert not start_at_the_prior(model, rows[:1])  # a head that is no longer fresh is left alone
     with pytest.raises(ValueError, match=r"thresholds must be 3 probabilities in \(0, 1\)"):
         model.thresholds = [0.5, 1.0, 0.2]
     model.thresholds = [0.3, 0.5, 0.7]

@@ -18,7 +18,7 @@ from tfxfer.errors import TfxferError, TrainingInterrupted
 from tfxfer.finetune import feature_cache
 from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState, restore_best
 from tfxfer.finetune.distribution import prepare_model
-from tfxfer.finetune.losses import loss_and_metrics
+from tfxfer.finetune.losses import loss_and_metrics, start_at_the_prior
 from tfxfer.finetune.optimizers import make_optimizer
 from tfxfer.finetune.thresholds import thresholds_on
 from tfxfer.io.progress import Progress, keras_verbose
@@ -129,6 +129,8 @@ def _inputs(model: keras.Model, train, val):
         model.class_names = data.class_names  # what the export will call the outputs
     elif model.class_names != data.class_names:
         raise TfxferError(f"the data's classes {data.class_names} are not the model's {model.class_names}")
+    if data.labels == "multi" and data.splits is not None:
+        start_at_the_prior(model, data.splits.train.labels)
     train, val = data.train, data.val
     replicas = model.distribute_strategy.num_replicas_in_sync
     if replicas > 1 and data.batch_size:
