@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.datasets import kaomoji_label_sets_csv
+from benchmarks.regression import tfxfer_train
 from tfxfer.data import demo
 from tfxfer.data.label_sets import label_names, multi_hot, rarest_label
 from tfxfer.data.splits import stratified_split
@@ -96,18 +94,6 @@ def tfidf_one_vs_rest(train_csv: Path, heldout_csv: Path, seed: int) -> dict[str
             "tuned": {**tuned, "seconds": round(time.perf_counter() - started - seconds, 1)}}
 
 
-def tfxfer_train(train_csv: Path, heldout_csv: Path, work: Path, time_budget: str) -> tuple[dict, list[str]]:
-    command = [sys.executable, "-m", "tfxfer.train", "--backbone", f"kerashub:{demo.minilm_dir()}",
-               "--train", str(train_csv), "--test", str(heldout_csv), "--time-budget", time_budget,
-               "--output", str(work / "run"), "--export-dir", str(work / "saved_models")]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    metrics = json.loads((work / "run" / "metrics.json").read_text())
-    return {**metrics["test"], "seconds": round(time.perf_counter() - started, 1),
-            "train_seconds": metrics["train_seconds"], "epochs": metrics["epochs"],
-            "weights_from_phase": metrics["weights_from_phase"]}, command
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.multilabel", description=__doc__.splitlines()[0])
     p.add_argument("--train-size", type=int, default=3000)
@@ -121,7 +107,7 @@ def main(argv=None) -> int:
         sys.exit(f"{work} exists: remove it or pass another --work")
     train_csv, heldout_csv = split(args.train_size, args.heldout_size, args.seed)
     reference = tfidf_one_vs_rest(train_csv, heldout_csv, args.seed)
-    ours, command = tfxfer_train(train_csv, heldout_csv, work, args.time_budget)
+    ours, command = tfxfer_train(train_csv, heldout_csv, work, "--time-budget", args.time_budget)
     rows = [(f"tfxfer (MiniLM-L6, --time-budget {args.time_budget})", ours),
             ("TF-IDF chars + one-vs-rest LR, thresholds 0.5", reference["0.5"]),
             ("TF-IDF chars + one-vs-rest LR, thresholds chosen on val", reference["tuned"])]

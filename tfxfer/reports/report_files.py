@@ -133,10 +133,13 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _format_regression(report: dict) -> str:
-    def shown(value):
-        return "-" if value is None else f"{value:.4f}"
+def _shown(value) -> str:
+    """A score with 4 decimals, or - where there is none."""
+    return "-" if value is None else f"{value:.4f}"
 
+
+def _format_regression(report: dict) -> str:
+    shown = _shown
     lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
              f"MAE {shown(report['mae'])}   RMSE {shown(report['rmse'])}   R² {shown(report['r2'])}   "
              f"Spearman {shown(report['spearman'])}   (targets: mean {shown(report['target_mean'])}, "
@@ -150,9 +153,7 @@ def _format_regression(report: dict) -> str:
 
 
 def _format_multilabel(report: dict) -> str:
-    def shown(value):
-        return "-" if value is None else f"{value:.4f}"
-
+    shown = _shown
     width = max(len(name) for name in [*report["per_class"], "class"]) + 2
     lines = [f"{report['model']} on {report['data']}: {report['examples']} examples (multi-label)",
              f"micro-F1 {shown(report['micro_f1'])}   macro-F1 {shown(report['macro_f1'])}   "
