@@ -247,7 +247,7 @@ class TrainConfig:
                                 _text_column)
     label_column: str = _setting("label", "text: the column holding the label")
     labels: str | None = _setting(None, "single: one class a row; multi: a set of classes a row ('a|b' or a "
-                                        "JSON list; text files); numeric: one number a row, predicted by "
+                                        "JSON list; text files, or an image manifest path,labels); numeric: one number a row, predicted by "
                                         "regression (text files)", _choice(*LABEL_KINDS),
                                   shown="multi when a label cell holds a set ('a|b' or a JSON list), numeric for a "
                                         "column of numbers with many distinct values, single for names; asked "
@@ -306,10 +306,12 @@ class TrainConfig:
         if task == "image" and self.layer_decay is not None:
             raise TfxferError("--layer-decay is for text models (it decays the rate per transformer block); "
                               "leave it out for images")
-        if self.labels in ("numeric", "multi") and (task == "image" or str(self.train).startswith("tfds:")):
-            what = "targets" if self.labels == "numeric" else "label sets"
-            raise TfxferError(f"--labels {self.labels} reads its {what} from a text .csv/.tsv/.jsonl file's label "
-                              f"column; {'images' if task == 'image' else 'tfds: datasets'} take --labels single")
+        if self.labels == "numeric" and (task == "image" or str(self.train).startswith("tfds:")):
+            raise TfxferError("--labels numeric reads its targets from a text .csv/.tsv/.jsonl file's label column; "
+                              f"{'images' if task == 'image' else 'tfds: datasets'} take --labels single")
+        if self.labels == "multi" and str(self.train).startswith("tfds:"):
+            raise TfxferError("--labels multi reads its label sets from a .csv/.tsv/.jsonl file (images: a CSV "
+                              "manifest path,labels); tfds: datasets take --labels single")
         return dataclasses.replace(
             self,
             task=task,

@@ -133,7 +133,8 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
 def _read_splits(config: TrainConfig):
     if config.task == "image":
         return sources.read_image_splits(config.train, config.val, config.test, val_split=config.val_split,
-                                          seed=config.seed, max_image_pixels=config.max_image_pixels)
+                                          seed=config.seed, max_image_pixels=config.max_image_pixels,
+                                          labels=config.labels)
     return sources.read_text_splits(config.train, config.val, config.test, text_column=config.text_column,
                                      label_column=config.label_column, val_split=config.val_split,
                                      seed=config.seed, max_train_examples=config.max_train_examples,

@@ -142,6 +142,25 @@ def test_a_multi_label_model_keeps_its_thresholds_through_keras_files_and_its_ex
     assert empty["predicted"].shape == (0, 3) and empty["class_names"].shape == (0, 3)
 
 
+def test_an_image_manifest_with_label_sets_is_multi_label(tmp_path):
+    from tests.conftest import write_image
+    from tfxfer.data.sources import read_image_splits
+
+    for i in range(12):
+        write_image(tmp_path / "shots" / f"{i}.png", seed=i)
+    sets = ["cat|indoor", "dog", "cat|dog|indoor", "dog|outdoor"]
+    manifest = tmp_path / "shots" / "labels.csv"
+    manifest.write_text("path,labels\n" + "".join(f"{i}.png,{sets[i % 4]}\n" for i in range(12)))
+    splits = read_image_splits(str(manifest), val_split=0.25, seed=0)  # decided from the cells
+    assert splits.labels == "multi" and splits.class_names == ["cat", "dog", "indoor", "outdoor"]
+    assert len(splits.train) + len(splits.val) == 12 and splits.train.labels.shape[1] == 4
+    manifest.write_text("path,labels\n0.png,cat|indoor\n1.png,dog\n2.png,[]\n")
+    with pytest.raises(TfxferError, match=f"train manifest {manifest} line 4: label '\\[\\]' is an empty label set"):
+        read_image_splits(str(manifest))
+    with pytest.raises(TfxferError, match="multi-label images come from a CSV manifest with a header row path,labels"):
+        read_image_splits(str(tmp_path / "shots"), labels="multi")
+
+
 def test_the_recipe_and_the_config_say_what_multi_label_takes():
     decided = decide(Facts("text", 900, 5, True, labels="multi"), {})
     assert decided["class_weight"].value == "none" and "binary cross-entropy" in decided["class_weight"].why
@@ -152,8 +171,8 @@ def test_the_recipe_and_the_config_say_what_multi_label_takes():
         TrainConfig(**required, labels="multi", class_weight="balanced")
     with pytest.raises(TfxferError, match="--loss is for numeric labels"):
         TrainConfig(**required, labels="multi", loss="mse")
-    with pytest.raises(TfxferError, match="--labels multi reads its label sets from a text .csv/.tsv/.jsonl file"):
-        TrainConfig(**{**required, "task": "image"}, labels="multi").resolved()
+    with pytest.raises(TfxferError, match="--labels multi reads its label sets from a .csv/.tsv/.jsonl file"):
+        TrainConfig(**{**required, "train": "tfds:imdb_reviews", "task": "text"}, labels="multi").resolved()
 
 
 def test_the_cli_refuses_bad_multi_label_input_in_one_line(tmp_path):
