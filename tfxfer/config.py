@@ -28,7 +28,8 @@ DEFAULT_SEED = 42
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
-LABEL_KINDS = ("single", "numeric")  # --labels: classes, or a number to predict (tfxfer.data.targets)
+# --labels: one class a row, several (tfxfer.data.label_sets), or a number to predict (tfxfer.data.targets)
+LABEL_KINDS = ("single", "multi", "numeric")
 LOSSES = ("mse", "huber")  # numeric labels
 RECIPES = ("auto", "fixed")
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
@@ -245,10 +246,12 @@ class TrainConfig:
                                         "sentence pairs (sentence1,sentence2: packed as [CLS] a [SEP] b [SEP])",
                                 _text_column)
     label_column: str = _setting("label", "text: the column holding the label")
-    labels: str | None = _setting(None, "single: one class a row; numeric: one number a row, predicted by "
+    labels: str | None = _setting(None, "single: one class a row; multi: a set of classes a row ('a|b' or a "
+                                        "JSON list; text files, or an image manifest path,labels); numeric: one number a row, predicted by "
                                         "regression (text files)", _choice(*LABEL_KINDS),
-                                  shown="numeric for a column of numbers with many distinct values, single for "
-                                        "names; asked when a column of numbers could be either")
+                                  shown="multi when a label cell holds a set ('a|b' or a JSON list), numeric for a "
+                                        "column of numbers with many distinct values, single for names; asked "
+                                        "when a column of numbers could be either")
     loss: str | None = _setting(None, "numeric labels: mse or huber, on the standardised target", _choice(*LOSSES),
                                 shown=_RECIPE + ": mse")
     max_train_examples: int | None = _setting(None, "train on a stratified subset of this size", _int(2))
@@ -285,7 +288,10 @@ class TrainConfig:
         if self.labels == "numeric" and self.class_weight not in (None, "none"):
             raise TfxferError("--class-weight weighs classes; numeric labels have none: leave it out, or pass "
                               "--labels single to train classes")
-        if self.loss is not None and self.labels == "single":
+        if self.labels == "multi" and self.class_weight not in (None, "none"):
+            raise TfxferError(f"--class-weight {self.class_weight} weighs one class a row; multi-label rows hold "
+                              f"several: leave it out (or pass --class-weight none)")
+        if self.loss is not None and self.labels in ("single", "multi"):
             raise TfxferError("--loss is for numeric labels (classes always train with cross-entropy): pass "
                               "--labels numeric or leave --loss out")
 
@@ -303,6 +309,9 @@ class TrainConfig:
         if self.labels == "numeric" and (task == "image" or str(self.train).startswith("tfds:")):
             raise TfxferError("--labels numeric reads its targets from a text .csv/.tsv/.jsonl file's label column; "
                               f"{'images' if task == 'image' else 'tfds: datasets'} take --labels single")
+        if self.labels == "multi" and str(self.train).startswith("tfds:"):
+            raise TfxferError("--labels multi reads its label sets from a .csv/.tsv/.jsonl file (images: a CSV "
+                              "manifest path,labels); tfds: datasets take --labels single")
         return dataclasses.replace(
             self,
             task=task,

@@ -5,7 +5,8 @@ strings two by two (TEXT TEXT_PAIR TEXT TEXT_PAIR ...), an empty second text all
 reads many: one input a line, or for a text model the text column of a .csv/.tsv/.jsonl file
 (a sentence-pair model's two columns, ``--text-column a,b``; default those it was trained on).
 Each line holds the predicted class, its probability and the ``--top-k`` likeliest classes (a
-model trained on numeric labels: the predicted ``value``), as JSON (default) or CSV.
+model trained on numeric labels: the predicted ``value``; a multi-label model: ``labels``, the
+classes over their thresholds), as JSON (default) or CSV.
 SAVED_MODEL_DIR is a version directory or the model's directory (its newest version).
 
 Example:
@@ -30,6 +31,7 @@ from tfxfer.cli.tensorflow_start import start_tensorflow
 from tfxfer.errors import TfxferError
 
 _CLASS_COLUMNS = ("class_name", "class_id", "probability", "top_k")
+_MULTI_COLUMNS = ("labels", "top_k")
 
 
 def build_parser() -> ArgumentParser:
@@ -73,14 +75,18 @@ def main(argv=None) -> int:
                               f"{'sentence-pair model, pass its two columns (a,b)' if servable.text_pair else 'single-text model, pass one column'}")
         inputs += read_inputs_file(args.file, servable.task, column)
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
-    numeric = servable.labels == "numeric"
+    numeric, multi = servable.labels == "numeric", servable.labels == "multi"
     if writer:
         given_columns = ("input", "input_pair") if servable.text_pair else ("input",)
-        writer.writerow([*given_columns, *(("value",) if numeric else _CLASS_COLUMNS)])
+        shown = ("value",) if numeric else _MULTI_COLUMNS if multi else _CLASS_COLUMNS
+        writer.writerow([*given_columns, *shown])
     for row in predictions(servable, inputs, args.batch_size, args.top_k):
         given = [row["input"], row["input_pair"]] if servable.text_pair else [row["input"]]
         if writer and numeric:
             writer.writerow([*map(spreadsheet_safe, given), row["value"]])
+        elif writer and multi:  # the labels as one |-separated cell, as training data holds them
+            writer.writerow([*map(spreadsheet_safe, given), spreadsheet_safe("|".join(row["labels"])),
+                             json.dumps(row["top_k"], ensure_ascii=False)])
         elif writer:
             writer.writerow([*map(spreadsheet_safe, given), spreadsheet_safe(row["class_name"]), row["class_id"],
                              row["probability"], json.dumps(row["top_k"], ensure_ascii=False)])

@@ -28,6 +28,7 @@ from tfxfer.finetune.distribution import is_chief, select_strategy, strategy_nam
 from tfxfer.finetune.losses import loss_and_metrics
 from tfxfer.finetune.phases import fine_tune
 from tfxfer.finetune.precision import set_mixed_precision
+from tfxfer.finetune.thresholds import DEFAULT_THRESHOLD
 from tfxfer.io.atomic import rename_durably, temporary_sibling, write_text_atomically
 from tfxfer.io.lock import DirectoryLock, LockHeld
 from tfxfer.io.progress import stdout_logger
@@ -36,9 +37,9 @@ from tfxfer.models.freezing import set_trainable
 from tfxfer.recipe import Choice
 from tfxfer.recipe import facts as recipe_facts
 from tfxfer.reports.hparams import write_hparams
-from tfxfer.reports.metrics import classification_report, predict_with_labels, regression_report
+from tfxfer.reports.metrics import classification_report, multilabel_report, predict_with_labels, regression_report
 from tfxfer.reports.plots import plot_training_curves
-from tfxfer.reports.report_files import format_report, write_regression_report, write_report
+from tfxfer.reports.report_files import format_report, write_multilabel_report, write_regression_report, write_report
 from tfxfer.serving.export import (
     check_export_matches,
     check_writable_dir,
@@ -132,7 +133,8 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
 def _read_splits(config: TrainConfig):
     if config.task == "image":
         return sources.read_image_splits(config.train, config.val, config.test, val_split=config.val_split,
-                                          seed=config.seed, max_image_pixels=config.max_image_pixels)
+                                          seed=config.seed, max_image_pixels=config.max_image_pixels,
+                                          labels=config.labels)
     return sources.read_text_splits(config.train, config.val, config.test, text_column=config.text_column,
                                      label_column=config.label_column, val_split=config.val_split,
                                      seed=config.seed, max_train_examples=config.max_train_examples,
@@ -297,6 +299,11 @@ def run(config: TrainConfig) -> RunResult:
 
 
 def _what_is_predicted(datasets) -> str:
+    if datasets.labels == "multi":
+        counts = datasets.splits.train.labels.sum(axis=0).astype(int)
+        return (f"multi-label classes (training rows holding each): "
+                f"{', '.join(f'{name} {n}' for name, n in zip(datasets.class_names, counts, strict=True))}; "
+                f"{float(datasets.splits.train.labels.sum(axis=1).mean()):.2f} labels a row")
     if datasets.labels != "numeric":
         return f"classes: {', '.join(datasets.class_names)}"
     targets = datasets.splits.train.labels
@@ -392,6 +399,9 @@ def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, f
             values, targets = predictions[role]
             loss = loss_and_metrics(model, config.loss)[0]
             return {**regression_report(values, targets), "loss": float(loss(targets, values))}
+        if datasets.labels == "multi":
+            return multilabel_report(*predictions[role], _over_thresholds(model, predictions[role][0]),
+                                     datasets.class_names, model.thresholds)
         return classification_report(*predictions[role], datasets.class_names)
 
     val_scores = scores("val")
@@ -408,6 +418,9 @@ def _metrics(config: TrainConfig, settings: dict, datasets, predictions: dict, f
         # numeric labels: the training targets' mean and std, which the model predicts standardised against
         "target": ({"mean": model.target_scale[0], "std": model.target_scale[1]}
                    if datasets.labels == "numeric" else None),
+        # multi-label: each class's threshold, chosen on val (tfxfer.finetune.thresholds); None: 0.5 each
+        "thresholds": (dict(zip(datasets.class_names, model.thresholds, strict=True)) if model.thresholds else None)
+        if datasets.labels == "multi" else None,
         "num_examples": datasets.num_examples,
         "epochs": {"phase1": fit.phase1_epochs, "phase2": fit.phase2_epochs},
         # 1 also when fine-tuning ran but ended worse on val than the head alone (see fine_tune)
@@ -458,15 +471,22 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
     examples = datasets.examples(final_role)
     header = {"model": str(export_path), "data": getattr(config, final_role) or f"the val split of {config.train}"}
     inputs = examples.shown() if examples is not None else None
+    plot = None
     if datasets.labels == "numeric":
         report = write_regression_report(run_dir / "evaluation", *predictions[final_role], config.task, inputs,
                                          **header)
         plot = "predicted_vs_true.png"
+    elif datasets.labels == "multi":
+        probabilities, targets = predictions[final_role]
+        report = write_multilabel_report(run_dir / "evaluation", probabilities, targets,
+                                         _over_thresholds(model, probabilities), datasets.class_names, config.task,
+                                         inputs, model.thresholds, **header)
     else:
         report = write_report(run_dir / "evaluation", *predictions[final_role], datasets.class_names, config.task,
                               inputs, **header)
         plot = "confusion_matrix.png"
-    shutil.copyfile(run_dir / "evaluation" / plot, plots / plot)
+    if plot is not None:
+        shutil.copyfile(run_dir / "evaluation" / plot, plots / plot)
     write_hparams(run_dir / "tensorboard", run_dir.name, config, metrics)
     if not config.keep_checkpoints:  # the best weights, once, without optimizer state
         weights = temporary_sibling(run_dir / FINAL_WEIGHTS, suffix=".weights.h5")
@@ -487,11 +507,22 @@ def _write_outputs(config: TrainConfig, run_dir: Path, checkpoints: Checkpoints,
 
 
 def _headline(scores: dict) -> str:
-    """A split's main scores in a few words: accuracy, or a regression's MAE, RMSE, R² and Spearman."""
+    """A split's main scores in a few words: accuracy, a regression's MAE, RMSE, R² and Spearman,
+    or a multi-label classifier's micro/macro F1, mAP and subset accuracy."""
+    if scores.get("labels") == "multi":
+        return ", ".join(f"{name} {scores[key]:.4f}" if scores[key] is not None else f"{name} -"
+                         for name, key in (("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"),
+                                           ("mAP", "mean_average_precision"), ("subset accuracy", "subset_accuracy")))
     if "mae" in scores:
         return ", ".join(f"{name} {scores[key]:.4f}" if scores[key] is not None else f"{name} -"
                          for name, key in (("MAE", "mae"), ("RMSE", "rmse"), ("R²", "r2"), ("Spearman", "spearman")))
     return f"accuracy {scores['accuracy']:.4f} (balanced {scores['balanced_accuracy']:.4f})"
+
+
+def _over_thresholds(model: keras.Model, probabilities: np.ndarray) -> np.ndarray:
+    """Multi-label: which classes the model predicts, each over its threshold (0.5 without)."""
+    thresholds = model.thresholds or [DEFAULT_THRESHOLD] * probabilities.shape[1]
+    return probabilities >= np.asarray(thresholds, np.float32)
 
 
 def weights_checksum(model: keras.Model) -> float:

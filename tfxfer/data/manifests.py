@@ -35,7 +35,7 @@ from tfxfer.errors import TfxferError
 
 log = logging.getLogger("tfxfer")
 
-PATH_COLUMN, LABEL_COLUMN = "path", "label"
+PATH_COLUMN, LABEL_COLUMN, LABELS_COLUMN = "path", "label", "labels"
 ACCEPTED = ("a CSV image manifest with a header row path,label and one image a row "
             "(paths relative to the CSV's folder)")
 
@@ -50,6 +50,7 @@ class Manifest:
     labels: list[str]
     left_out: list[str] = field(default_factory=list)
     left_out_labels: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the CSV line of each of ``paths``
 
 
 def is_manifest(spec: str) -> bool:
@@ -68,7 +69,9 @@ def read_manifest(path: Path, role: str, labelled: bool = True) -> Manifest:
         raise TfxferError(f"{where} is empty: expected {ACCEPTED}")
     records = csv_records(decode_lines(path, role), ",", path)
     header = [column.strip() for column in records[0][1]] if records else []
-    wanted = (PATH_COLUMN, LABEL_COLUMN) if labelled else (PATH_COLUMN,)
+    # multi-label manifests may call their column "labels" (path,labels: "cat|indoor")
+    label_column = LABELS_COLUMN if LABEL_COLUMN not in header and LABELS_COLUMN in header else LABEL_COLUMN
+    wanted = (PATH_COLUMN, label_column) if labelled else (PATH_COLUMN,)
     missing = [column for column in wanted if column not in header]
     if missing:
         raise TfxferError(f"{where} has no {' or '.join(map(repr, missing))} column; its header is "
@@ -77,7 +80,7 @@ def read_manifest(path: Path, role: str, labelled: bool = True) -> Manifest:
     if not rows:
         raise TfxferError(f"{where} has a header but no rows: expected {ACCEPTED}")
     return _check_rows(path, where, rows, header.index(PATH_COLUMN),
-                       header.index(LABEL_COLUMN) if labelled else None)
+                       header.index(label_column) if labelled else None)
 
 
 def _cell(record: list[str], index: int | None) -> str:
@@ -101,6 +104,7 @@ def _check_rows(path: Path, where: str, rows, path_index: int, label_index: int 
             missing.append(joined)
         else:
             manifest.paths.append(joined)
+            manifest.lines.append(number)
             if label_index is not None:
                 manifest.labels.append(label)
     if empty:

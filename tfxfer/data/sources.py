@@ -23,6 +23,7 @@ from tfxfer.data.class_names import check_class_names
 from tfxfer.data.csv_files import CSV_FIELD_LIMIT as CSV_FIELD_LIMIT  # where tests and callers have read it
 from tfxfer.data.csv_files import csv_records, decode_lines
 from tfxfer.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_and_resize, decode_image, encoded_size
+from tfxfer.data.label_sets import is_label_set, label_names, multi_hot, rarest_label, read_label_sets
 from tfxfer.data.manifests import is_manifest, read_manifest
 from tfxfer.data.splits import stratified_split, target_bins
 from tfxfer.data.targets import infer_labels, parse_targets
@@ -171,14 +172,16 @@ def find_unusable_images(paths: list[str], max_pixels: int = DEFAULT_MAX_PIXELS,
     return [p for p, ok in zip(paths, readable) if not ok], too_large
 
 
-def _list_images(spec: str, role: str) -> tuple[list[str], list[str], list[str], list[str]]:
-    """(file paths, their class names, paths left out already, their class names) of a folder
-    with one sub-folder per class or of a CSV manifest (tfxfer.data.manifests), which reports
-    the rows it leaves out (outside its folder tree, missing) itself."""
+def _list_images(spec: str, role: str) -> tuple[list[str], list[str], list[str], list[str], list[int]]:
+    """(file paths, their class names (label cells), paths left out already, their class names,
+    the manifest line of each path) of a folder with one sub-folder per class or of a CSV
+    manifest (tfxfer.data.manifests), which reports the rows it leaves out (outside its folder
+    tree, missing) itself."""
     if is_manifest(spec):
         manifest = read_manifest(Path(spec), role)
-        return manifest.paths, manifest.labels, manifest.left_out, manifest.left_out_labels
-    return *_list_class_folder(Path(spec), role), [], []
+        return manifest.paths, manifest.labels, manifest.left_out, manifest.left_out_labels, manifest.lines
+    paths, names = _list_class_folder(Path(spec), role)
+    return paths, names, [], [], []
 
 
 def _image_source(spec: str) -> str:
@@ -186,10 +189,18 @@ def _image_source(spec: str) -> str:
 
 
 def _image_examples(spec: str, role: str, class_names: list[str] | None,
-                    max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Examples, list[str], list[str]]:
+                    max_pixels: int = DEFAULT_MAX_PIXELS,
+                    labels: str | None = "single") -> tuple[Examples, list[str], list[str], str]:
     """(examples, class names, files left out: missing, outside a manifest's folder, unreadable
-    or over ``max_pixels``) for one image folder or manifest."""
-    paths, names, left_out, left_out_names = _list_images(spec, role)
+    or over ``max_pixels``, the kind of labels) for one image folder or manifest;
+    ``labels="multi"``: a manifest's label cells are sets (tfxfer.data.label_sets); None: multi
+    when some cell of a manifest holds a set, else single."""
+    if labels == "multi" and not is_manifest(spec):
+        raise TfxferError(f"{role} folder {spec}: multi-label images come from a CSV manifest with a header row "
+                          f"path,labels (a cell like cat|indoor), not from class sub-folders")
+    paths, names, left_out, left_out_names, lines = _list_images(spec, role)
+    if labels is None:
+        labels = "multi" if is_manifest(spec) and any(is_label_set(name) for name in names) else "single"
     unreadable, too_large = find_unusable_images(paths, max_pixels, role)
     if unreadable:
         log.warning(
@@ -203,6 +214,10 @@ def _image_examples(spec: str, role: str, class_names: list[str] | None,
             " ..." if len(too_large) > 5 else "",
         )
     unusable = set(unreadable) | set(too_large)
+    if labels == "multi":
+        return (*_multi_label_examples([(p, n, line) for p, n, line in zip(paths, names, lines, strict=True)
+                                        if p not in unusable], class_names, f"{role} manifest {spec}"),
+                left_out + unreadable + list(too_large), labels)
     kept = [(p, n) for p, n in zip(paths, names) if p not in unusable]
     for class_name in sorted(set(names) | set(left_out_names)):
         if not any(n == class_name for _, n in kept):
@@ -214,7 +229,17 @@ def _image_examples(spec: str, role: str, class_names: list[str] | None,
                               f"{max_pixels:,} pixels)")
     paths, names = [p for p, _ in kept], [n for _, n in kept]
     examples, class_names = _with_label_ids(paths, names, class_names, f"{role} {_image_source(spec)} {spec}", sorted)
-    return examples, class_names, left_out + unreadable + list(too_large)
+    return examples, class_names, left_out + unreadable + list(too_large), labels
+
+
+def _multi_label_examples(rows: list[tuple[str, str, int]], class_names: list[str] | None,
+                          where: str) -> tuple[Examples, list[str]]:
+    """Examples with multi-hot labels from (input, label cell, line) rows; without
+    ``class_names`` the sorted names of the sets become the classes."""
+    sets = read_label_sets([cell for _, cell, _ in rows], [line for _, _, line in rows], where)
+    check_class_names(set(label_names(sets)), where)
+    class_names = class_names if class_names is not None else label_names(sets)
+    return Examples([item for item, _, _ in rows], multi_hot(sets, class_names, where)), class_names
 
 
 def _with_label_ids(inputs, labels, class_names, where: str, sort_classes) -> tuple[Examples, list[str]]:
@@ -358,7 +383,10 @@ class Splits:
 
 
 def _strata(examples: Examples, labels: str) -> np.ndarray:
-    """What splits stratify by: the classes, or a numeric target's quantile bins."""
+    """What splits stratify by: the classes, a numeric target's quantile bins, or each
+    multi-label row's rarest class."""
+    if labels == "multi":
+        return rarest_label(examples.labels)
     return target_bins(examples.labels) if labels == "numeric" else examples.labels
 
 
@@ -371,12 +399,17 @@ def _split_train_val(examples: Examples, val: Examples | None, val_split: float,
 
 def read_image_splits(
     train: str, val: str | None = None, test: str | None = None, *, val_split: float = 0.1, seed: int = DEFAULT_SEED,
-    max_image_pixels: int = DEFAULT_MAX_PIXELS,
+    max_image_pixels: int = DEFAULT_MAX_PIXELS, labels: str | None = None,
 ) -> Splits:
-    """Lists and checks image folders (one sub-folder per class) or CSV manifests (``path,label``);
-    decodes nothing twice. Files that are missing, outside a manifest's folder tree, do not
-    decode, or whose header declares over ``max_image_pixels`` pixels, are left out."""
-    examples, class_names, bad_train = _image_examples(train, "train", None, max_image_pixels)
+    """Lists and checks image folders (one sub-folder per class) or CSV manifests (``path,label``;
+    multi-label: ``path,labels`` with cells such as ``cat|indoor``, ``labels`` "multi", or None
+    to decide from the cells); decodes nothing twice. Files that are missing, outside a
+    manifest's folder tree, do not decode, or whose header declares over ``max_image_pixels``
+    pixels, are left out."""
+    examples, class_names, bad_train, labels = _image_examples(train, "train", None, max_image_pixels, labels)
+    if labels == "multi" and len(class_names) < 2:
+        raise TfxferError(f"train manifest {train} names a single label ({class_names[0]}) in all its label sets: a "
+                          f"multi-label classifier needs at least two")
     if len(class_names) < 2:
         raise TfxferError(
             f"train {_image_source(train)} {train} has a single class ({class_names[0]}): a classifier needs "
@@ -385,12 +418,12 @@ def read_image_splits(
     skipped = {"train": bad_train}
     val_examples = None
     if val:
-        val_examples, _, skipped["val"] = _image_examples(val, "val", class_names, max_image_pixels)
+        val_examples, _, skipped["val"], _ = _image_examples(val, "val", class_names, max_image_pixels, labels)
     test_examples = None
     if test:
-        test_examples, _, skipped["test"] = _image_examples(test, "test", class_names, max_image_pixels)
-    examples, val_examples = _split_train_val(examples, val_examples, val_split, seed)
-    return Splits(examples, val_examples, test_examples, class_names, skipped, max_image_pixels)
+        test_examples, _, skipped["test"], _ = _image_examples(test, "test", class_names, max_image_pixels, labels)
+    examples, val_examples = _split_train_val(examples, val_examples, val_split, seed, labels)
+    return Splits(examples, val_examples, test_examples, class_names, skipped, max_image_pixels, labels)
 
 
 def _datasets(splits: Splits, pipeline, batch_size: int, seed: int, shuffle_buffer: int) -> Datasets:
@@ -443,7 +476,9 @@ def load_image_data(
     """Image folders (one sub-folder per class), CSV manifests (a header row ``path,label``,
     paths relative to the CSV's folder) or ``tfds:`` names -> :class:`Datasets`.
 
-    Class names are sorted, from folders and manifests alike. Files that cannot be decoded, or whose header declares more than ``max_image_pixels`` pixels
+    Class names are sorted, from folders and manifests alike; a manifest whose label cells hold
+    sets (``path,labels`` with ``cat|indoor``) gives multi-label Datasets (multi-hot labels,
+    ``labels == "multi"``). Files that cannot be decoded, or whose header declares more than ``max_image_pixels`` pixels
     (decompression bombs; never decoded), are found before training, reported by name and
     count, and left out. Without ``val``, a seeded, stratified ``val_split`` is held out.
 
@@ -535,6 +570,8 @@ def column_names(text_column: str) -> tuple[str, ...]:
 
 
 def _text(value) -> str:
+    if isinstance(value, list):  # a .jsonl multi-label cell: kept as the JSON list it is
+        return json.dumps(value, ensure_ascii=False)
     return "" if value is None else str(value).strip()
 
 
@@ -619,6 +656,9 @@ def _text_examples(spec: str, role: str, text_column: str, label_column: str, cl
     if labels == "numeric":
         examples = Examples(texts, parse_targets(values, numbers, where))
         class_names = []
+    elif labels == "multi":
+        examples, class_names = _multi_label_examples(list(zip(texts, values, numbers, strict=True)), class_names,
+                                                      where)
     else:
         examples, class_names = _with_label_ids(texts, values, class_names, where, _sorted_classes)
     if len(column_names(text_column)) == 2:
@@ -635,6 +675,9 @@ def read_text_splits(
     ``labels``: "single" (classes), "numeric" (a regression target) or None (decided from the
     training labels, see tfxfer.data.targets)."""
     examples, class_names, labels = _text_examples(train, "train", text_column, label_column, None, labels)
+    if labels == "multi" and len(class_names) < 2:
+        raise TfxferError(f"train file {train} names a single label ({class_names[0]}) in all its label sets: a "
+                          f"multi-label classifier needs at least two")
     if labels == "single" and len(class_names) < 2:
         raise TfxferError(f"train file {train} has a single label ({class_names[0]}): a classifier needs at least two")
     val_examples = _text_examples(val, "val", text_column, label_column, class_names, labels)[0] if val else None
@@ -655,7 +698,7 @@ def read_labelled(spec: str, class_names: list[str], task: str, *, text_column: 
     file); a label outside ``class_names`` (``labels="numeric"``: one that is not a number) is an
     error naming it. ``role`` names the set in messages."""
     if task == "image":
-        examples, _, _unreadable = _image_examples(spec, role, class_names)
+        examples, _, _unreadable, _ = _image_examples(spec, role, class_names, labels=labels)
         return examples
     return _text_examples(spec, role, text_column, label_column, class_names, labels)[0]
 

@@ -1,9 +1,10 @@
 """Numeric labels (regression): what ``--labels`` means, deciding it from a label column, and
 reading the numbers.
 
-``single`` is one class a row (strings or integers); ``numeric`` is one number a row, the target
-of a regression. Left unset, the kind is decided from the training labels: a label that is not a
-number means classes; numbers only, with many distinct values, mean a target; a column of
+``single`` is one class a row (strings or integers); ``multi`` a set of classes a row
+(tfxfer.data.label_sets); ``numeric`` is one number a row, the target of a regression. Left
+unset, the kind is decided from the training labels: a cell holding a set (``a|b`` or a JSON
+list) means multi-label; a label that is not a number means classes; numbers only, with many distinct values, mean a target; a column of
 numbers that could be either (a few distinct values, such as star ratings 1..5, or integers
 0..K-1 that look like class ids) stops with one line asking for ``--labels``. Two distinct
 integers (0/1) stay classes: a two-valued regression is a binary classification.
@@ -27,6 +28,7 @@ import math
 import numpy as np
 
 from tfxfer.config import LABEL_KINDS as LABEL_KINDS  # the choices of --labels
+from tfxfer.data.label_sets import is_label_set
 from tfxfer.errors import TfxferError
 
 # Distinct values from which a column of numbers is taken for a target without asking: fewer
@@ -44,8 +46,10 @@ def as_number(value: str) -> float | None:
 
 
 def infer_labels(labels: list[str], where: str) -> str:
-    """``single`` or ``numeric`` for a training label column (strings as read); a column that
-    could be either is a TfxferError asking for ``--labels``."""
+    """``single``, ``multi`` or ``numeric`` for a training label column (strings as read); a
+    column of numbers that could be classes or a target is a TfxferError asking for ``--labels``."""
+    if any(is_label_set(label) for label in labels):
+        return "multi"
     numbers = [as_number(label) for label in labels]
     if not labels or any(number is None for number in numbers):
         return "single"

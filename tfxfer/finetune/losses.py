@@ -1,4 +1,6 @@
-"""What a model trains against: sparse cross-entropy and accuracy for classes; for numeric labels
+"""What a model trains against: sparse cross-entropy and accuracy for classes; binary
+cross-entropy over each class's sigmoid for multi-label (with the share of (row, class) pairs
+right at 0.5 as its ``accuracy``); for numeric labels
 the mean squared error (or Huber loss) of the standardised target, with the mean absolute error
 in the target's units to watch.
 
@@ -11,6 +13,7 @@ units, which keeps the recipe's learning rates right for any target.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -39,7 +42,25 @@ class StandardisedError(keras.losses.Loss):
 def loss_and_metrics(model: keras.Model, loss: str | None = None) -> tuple:
     """(loss, metrics) to compile ``model`` with: a classifier's cross-entropy and accuracy, or a
     regressor's standardised ``loss`` (mse by default) and mean absolute error."""
-    if getattr(model, "labels", "single") != "numeric":
+    labels = getattr(model, "labels", "single")
+    if labels == "multi":  # "accuracy" by name: the history, plots and phase-2 comparison read that key
+        return "binary_crossentropy", [keras.metrics.BinaryAccuracy(name="accuracy")]
+    if labels != "numeric":
         return "sparse_categorical_crossentropy", ["accuracy"]
     _, std = model.target_scale
     return StandardisedError(std, loss or "mse"), [keras.metrics.MeanAbsoluteError(name="mae")]
+
+
+def start_at_the_prior(model: keras.Model, labels: np.ndarray) -> bool:
+    """Multi-label: sets a freshly built sigmoid head's biases to the log-odds of each class's
+    share of the training rows, so training starts from each class's base rate instead of 0.5
+    for every class (Lin et al., 2017, "Focal Loss", section 3.3). With many rare classes a zero
+    bias spends the first epochs only learning that most classes are absent. A head whose biases
+    are no longer all zero (trained, or loaded) is left as it is; returns whether it was set."""
+    classifier = model.get_layer(model.parts["head"][-1])
+    kernel, bias = classifier.get_weights()
+    if np.any(bias != 0):
+        return False
+    share = np.clip(np.asarray(labels, np.float64).mean(axis=0), 1e-4, 1 - 1e-4)
+    classifier.set_weights([kernel, np.log(share / (1 - share)).astype(bias.dtype)])
+    return True

@@ -18,8 +18,9 @@ from tfxfer.errors import TfxferError, TrainingInterrupted
 from tfxfer.finetune import feature_cache
 from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState, restore_best
 from tfxfer.finetune.distribution import prepare_model
-from tfxfer.finetune.losses import loss_and_metrics
+from tfxfer.finetune.losses import loss_and_metrics, start_at_the_prior
 from tfxfer.finetune.optimizers import make_optimizer
+from tfxfer.finetune.thresholds import thresholds_on
 from tfxfer.io.progress import Progress, keras_verbose
 from tfxfer.models.freezing import set_trainable
 from tfxfer.recipe import Facts, decide
@@ -128,6 +129,8 @@ def _inputs(model: keras.Model, train, val):
         model.class_names = data.class_names  # what the export will call the outputs
     elif model.class_names != data.class_names:
         raise TfxferError(f"the data's classes {data.class_names} are not the model's {model.class_names}")
+    if data.labels == "multi" and data.splits is not None:
+        start_at_the_prior(model, data.splits.train.labels)
     train, val = data.train, data.val
     replicas = model.distribute_strategy.num_replicas_in_sync
     if replicas > 1 and data.batch_size:
@@ -197,7 +200,7 @@ def phase_settings(model: keras.Model, train: tf.data.Dataset, data: Datasets | 
             counts = class_counts(data.splits.train.labels, classes)
     else:  # a batched dataset: its steps are what the recipe sizes fine-tuning by
         examples = (_steps(train) or 1) * (batch or 32)
-        classes = int(model.output_shape[-1]) if labels == "single" else 0
+        classes = int(model.output_shape[-1]) if labels != "numeric" else 0
     cached = cache_features and data is not None and not feature_cache.why_not(model, data)
     task = model.task
     per_replica = {"batch_size": max(1, batch // replicas) if batch else None}
@@ -287,8 +290,11 @@ def fine_tune(
         learning_rate=learning_rate, fine_tune_learning_rate=fine_tune_learning_rate,
         early_stopping_patience=early_stopping_patience, layer_decay=layer_decay, class_weight=class_weight,
         loss=loss)
-    numeric = getattr(model, "labels", "single") == "numeric"
-    weights = None if numeric else class_weights(
+    labels = getattr(model, "labels", "single")
+    if labels == "multi" and settings["class_weight"] not in (None, "none"):
+        raise TfxferError("class_weight weighs one class a row; a multi-label model's rows hold several: pass "
+                          "class_weight='none'")
+    weights = None if labels != "single" else class_weights(
         settings["class_weight"], _class_names(model),
         data.splits.train.labels if data is not None and data.splits is not None else None)
     phases = [_Phase(1, "frozen", settings["epochs"], settings["learning_rate"])]
@@ -316,6 +322,11 @@ def fine_tune(
         raise TrainingInterrupted(run.state.epochs_done, checkpoints is not None) from e
     finally:
         set_jit_compile(model, False)  # exports and predictions run without XLA
+    if labels == "multi":  # each class's threshold, on the weights training kept
+        model.thresholds = thresholds_on(model, val) if val is not None else None
+        if val is not None:
+            log.info("per-class thresholds chosen on val (each class's best F1): %s",
+                     ", ".join(f"{n} {t:.3f}" for n, t in zip(_class_names(model), model.thresholds, strict=True)))
     return run.finish()
 
 

@@ -3,7 +3,7 @@
 Both take the same argument names for the same ideas (``num_classes``, ``pooling``,
 ``dropout``, ``weights``, ``labels``) and return a ``keras.Model`` whose backbone starts frozen.
 ``labels="numeric"`` puts a regression head on instead of the classifier (``num_classes`` 1:
-one value a row). Build
+one value a row); ``labels="multi"`` a sigmoid over the classes (each class's own probability). Build
 inside ``strategy.scope()`` to train under a ``tf.distribute`` strategy.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keras
 
+from tfxfer.config import LABEL_KINDS
 from tfxfer.errors import TfxferError
 from tfxfer.models.backbones import load_image_backbone, load_text_backbone, split_uri
 from tfxfer.models.backbones.tfhub import SavedModelLayer
@@ -29,7 +30,8 @@ from tfxfer.models.layers import BackboneLayer, Tokenizing, TrimToLongest
 def _classifier(inputs, features, num_classes: int, dropout: float, *, task: str, preprocessor, backbone,
                 uri: str, class_names, labels: str = "single") -> TransferClassifier:
     """The head on ``features``, and the model that records which layer plays which part."""
-    head = regression_head(dropout) if labels == "numeric" else classification_head(num_classes, dropout)
+    head = (regression_head(dropout) if labels == "numeric"
+            else classification_head(num_classes, dropout, multi_label=labels == "multi"))
     outputs = features
     for layer in head:
         outputs = layer(outputs)
@@ -43,11 +45,11 @@ def _classifier(inputs, features, num_classes: int, dropout: float, *, task: str
 
 
 def _check_head_args(num_classes: int, dropout: float, labels: str = "single") -> None:
-    if labels not in ("single", "numeric"):
-        raise TfxferError(f"labels must be single or numeric, got {labels!r}")
+    if labels not in LABEL_KINDS:
+        raise TfxferError(f"labels must be one of {', '.join(LABEL_KINDS)}, got {labels!r}")
     if labels == "numeric" and int(num_classes) != 1:
         raise TfxferError(f"a model for numeric labels predicts one value: pass num_classes=1, got {num_classes}")
-    if labels == "single" and int(num_classes) < 2:
+    if labels != "numeric" and int(num_classes) < 2:
         raise TfxferError(f"num_classes must be at least 2, got {num_classes}")
     if not 0.0 <= float(dropout) < 1.0:
         raise TfxferError(f"dropout must be in [0, 1), got {dropout}")
@@ -76,9 +78,10 @@ def build_image_classifier(
         weights: "imagenet" (pretrained), "none" (random) or a local weights file (``keras:``).
         class_names: the classes in output order, if known now (``fine_tune`` records the
             data's otherwise).
-        labels: "single" (a softmax over the classes) or "numeric" (regression: ``num_classes``
-            1, one float32 value a row in the target's units; ``fine_tune`` records the
-            training targets' mean and standard deviation).
+        labels: "single" (a softmax over the classes), "multi" (a sigmoid: each class's own
+            probability; ``fine_tune`` records per-class thresholds) or "numeric" (regression:
+            ``num_classes`` 1, one float32 value a row in the target's units; ``fine_tune``
+            records the training targets' mean and standard deviation).
 
     Returns:
         A :class:`TransferClassifier` from ``(N, H, W, 3)`` float pixels to
@@ -129,8 +132,9 @@ def build_text_classifier(
         weights: "pretrained" or "none" (random weights of the same architecture).
         preprocessor: ``tfhub:HANDLE_OR_DIR`` of the encoder's matching preprocessing model.
         class_names: the classes in output order, if known now.
-        labels: "single" (a softmax over the classes) or "numeric" (regression: ``num_classes``
-            1, one float32 value a row in the target's units).
+        labels: "single" (a softmax over the classes), "multi" (a sigmoid: each class's own
+            probability) or "numeric" (regression: ``num_classes`` 1, one float32 value a row in
+            the target's units).
         text_pair: a sentence-pair classifier (paraphrase, entailment, question-answer
             matching): two string inputs, ``text`` and ``text_pair``, packed by the backbone's
             own preprocessor as ``[CLS] text [SEP] text_pair [SEP]`` (with segment ids where

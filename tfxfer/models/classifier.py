@@ -29,7 +29,8 @@ class TransferClassifier(keras.Model):
         labels: "single" (softmax probabilities over ``class_names``) or "numeric" (one float32
             value a row, in the target's units: the head ends in
             :class:`tfxfer.models.heads.TargetScale`, whose mean and standard deviation
-            ``target_scale`` reads and sets; no class names).
+            ``target_scale`` reads and sets; no class names), or "multi" (a sigmoid probability
+            for each class, and per-class ``thresholds`` above which a class is predicted).
         parts: the names of its layers in each role, recorded by the builder that made them:
             ``{"preprocessor": NAME, "backbone": NAME, "head": [NAME, ...]}`` (the head input
             side first; the last is the classifier).
@@ -50,7 +51,7 @@ class TransferClassifier(keras.Model):
     """
 
     def __init__(self, *args, task: str, parts: dict, class_names=None, backbone_uri: str | None = None,
-                 labels: str = "single", **kwargs):
+                 labels: str = "single", thresholds=None, **kwargs):
         super().__init__(*args, **kwargs)
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -62,6 +63,23 @@ class TransferClassifier(keras.Model):
                       "head": list(parts["head"])}
         self.backbone_uri = backbone_uri
         self.class_names = class_names
+        self.thresholds = thresholds
+
+    @property
+    def thresholds(self) -> list[float] | None:
+        """Multi-label: the probability from which each class counts as predicted (chosen on val
+        by ``fine_tune`` to maximise each class's F1); None before that, and for other labels."""
+        return list(self._thresholds) if self._thresholds is not None else None
+
+    @thresholds.setter
+    def thresholds(self, values) -> None:
+        if values is not None:
+            if self.labels != "multi":
+                raise ValueError("only a multi-label model has per-class thresholds")
+            values = [float(v) for v in values]
+            if len(values) != self.output_shape[-1] or not all(0.0 < v < 1.0 for v in values):
+                raise ValueError(f"thresholds must be {self.output_shape[-1]} probabilities in (0, 1), got {values}")
+        self._thresholds = tuple(values) if values is not None else None
 
     @property
     def class_names(self) -> list[str] | None:
@@ -120,7 +138,8 @@ class TransferClassifier(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "task": self.task, "parts": self.parts, "class_names": self.class_names,
-                "backbone_uri": self.backbone_uri, "labels": self.labels, "target_scale": self.target_scale}
+                "backbone_uri": self.backbone_uri, "labels": self.labels, "target_scale": self.target_scale,
+                "thresholds": self.thresholds}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -59,11 +59,13 @@ def pool_text_features(sequence, pooled, mask, pooling: str):
     raise TfxferError(f"pooling {pooling!r} is not one of {', '.join(TEXT_POOLING)} for text")
 
 
-def classification_head(num_classes: int, dropout: float) -> list[layers.Layer]:
-    """Dropout, then a float32 softmax layer: probabilities stay float32 under mixed precision.
-    The layers, input side first, for the builder to call on the pooled features."""
+def classification_head(num_classes: int, dropout: float, multi_label: bool = False) -> list[layers.Layer]:
+    """Dropout, then a float32 softmax layer (``multi_label``: sigmoid, each class's own
+    probability): probabilities stay float32 under mixed precision. The layers, input side
+    first, for the builder to call on the pooled features."""
     head = [layers.Dropout(dropout, name="head_dropout")] if dropout else []
-    return [*head, layers.Dense(num_classes, activation="softmax", dtype="float32", name="classifier")]
+    return [*head, layers.Dense(num_classes, activation="sigmoid" if multi_label else "softmax", dtype="float32",
+                                name="classifier")]
 
 
 @keras.saving.register_keras_serializable(package="tfxfer")

@@ -22,7 +22,7 @@ def gather(task: str, backbone: str, train_inputs: list[str], num_classes: int, 
            train_pairs: list[str] | None = None) -> Facts:
     """Facts about one run's training data (``train_inputs``: texts or image paths; empty for
     streamed data, whose size is ``examples``; ``class_counts``: examples per class; ``labels``:
-    single or numeric; ``train_pairs``: the second texts of sentence pairs), backbone and
+    single, multi or numeric; ``train_pairs``: the second texts of sentence pairs), backbone and
     hardware."""
     import tensorflow as tf
 

@@ -88,7 +88,7 @@ class Facts:
     gpu: bool = False                              # training runs on GPUs (else CPUs)
     architecture: str | None = None                # e.g. efficientnet_lite0, ResNet50 (recipe.facts.architecture)
     class_counts: tuple[int, ...] | None = None    # training examples per class; None when unknown (tfds:)
-    labels: str = "single"                         # "numeric": a regression (tfxfer.data.targets)
+    labels: str = "single"                         # "multi": sets of classes; "numeric": a regression
     text_pairs: bool = False                       # sentence pairs: token_lengths count both texts packed
 
 
@@ -152,6 +152,9 @@ def _dropout(f: Facts, _) -> Choice:
 def _class_weight(f: Facts, _) -> Choice:
     if f.labels == "numeric":
         return Choice("none", "numeric labels: no classes to weigh, every example weighs the same")
+    if f.labels == "multi":
+        return Choice("none", "multi-label: each class is its own yes/no in the loss (binary cross-entropy); every "
+                              "example weighs the same")
     counts = [c for c in f.class_counts or () if c]
     if len(counts) < 2:
         return Choice("none", "the class sizes are not known ahead of training (a tfds: stream): every example "

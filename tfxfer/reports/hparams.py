@@ -19,7 +19,8 @@ def write_hparams(log_dir: Path, run_name: str, config: TrainConfig, metrics: di
               for k, v in config.to_dict().items() if k not in ("output", "export_dir")}
     scores = {f"final/{role}_{name}": metrics[role][name]
               for role in ("val", "test") if metrics.get(role)
-              for name in ("accuracy", "balanced_accuracy", "macro_f1", "loss", "mae", "rmse", "r2", "spearman")
+              for name in ("accuracy", "balanced_accuracy", "macro_f1", "loss", "mae", "rmse", "r2", "spearman",
+                           "micro_f1", "mean_average_precision", "subset_accuracy")
               if metrics[role].get(name) is not None}
     scores["final/train_seconds"] = metrics["train_seconds"]
     with tf.summary.create_file_writer(str(log_dir)).as_default():

@@ -1,6 +1,8 @@
 """Scores of a classifier on a labelled dataset: loss, accuracy, balanced accuracy, per-class precision, recall
 and F1, the confusion matrix, the most confused pairs and the worst-predicted examples; of a
-regression (numeric labels): MAE, RMSE, R² and Spearman's rank correlation."""
+regression (numeric labels): MAE, RMSE, R² and Spearman's rank correlation; of a multi-label
+classifier: micro/macro F1, mAP, subset accuracy and per-class precision, recall and average
+precision."""
 
 from __future__ import annotations
 
@@ -108,3 +110,69 @@ def regression_report(values: np.ndarray, targets: np.ndarray) -> dict:
 def worst_regressions(values: np.ndarray, targets: np.ndarray, count: int = 16) -> np.ndarray:
     """Indices of the examples with the largest absolute error, worst first."""
     return np.argsort(-np.abs(np.asarray(values) - np.asarray(targets)), kind="stable")[:count]
+
+
+def average_precision(scores: np.ndarray, truth: np.ndarray) -> float | None:
+    """The mean, over the positive rows, of the precision among the rows scored at least as high
+    as it (rows ranked by ``scores``, highest first; ties in the order given); None without a
+    positive row."""
+    truth = np.asarray(truth) > 0
+    if not truth.any():
+        return None
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    hits = truth[order]
+    precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(np.mean(precision_at[hits]))
+
+
+def multilabel_report(probabilities: np.ndarray, targets: np.ndarray, predicted: np.ndarray,
+                      class_names: list[str], thresholds: list[float] | None = None) -> dict:
+    """Multi-label scores of ``predicted`` (bool [rows, classes], the thresholds applied) and
+    ``probabilities`` against multi-hot ``targets``: micro-F1 (from the true and false
+    positives of every class together), macro-F1 and mAP (means over the classes with a
+    positive row), subset accuracy (rows whose whole set is right), Hamming accuracy (right
+    (row, class) pairs), the binary cross-entropy, and each class's precision, recall, F1,
+    average precision, support and threshold."""
+    probabilities = np.asarray(probabilities, np.float64)
+    truth, predicted = np.asarray(targets) > 0, np.asarray(predicted, bool)
+    true_positives = (truth & predicted).sum(axis=0)
+    predicted_count, support = predicted.sum(axis=0), truth.sum(axis=0)
+    per_class = {}
+    for i, name in enumerate(class_names):
+        tp, p, s = int(true_positives[i]), int(predicted_count[i]), int(support[i])
+        precision, recall = (tp / p if p else 0.0), (tp / s if s else 0.0)
+        per_class[name] = {"precision": precision, "recall": recall,
+                           "f1": 2 * tp / (p + s) if p + s else 0.0,
+                           "average_precision": average_precision(probabilities[:, i], truth[:, i]),
+                           "support": s, "predicted": p,
+                           "threshold": float(thresholds[i]) if thresholds is not None else None}
+    present = [name for name in class_names if per_class[name]["support"]]
+    tp, p, s = int(true_positives.sum()), int(predicted_count.sum()), int(support.sum())
+    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    rows = len(truth)
+    return {
+        "examples": int(rows),
+        "labels": "multi",
+        "micro_precision": tp / p if p else 0.0,
+        "micro_recall": tp / s if s else 0.0,
+        "micro_f1": 2 * tp / (p + s) if p + s else 0.0,
+        "macro_f1": float(np.mean([per_class[n]["f1"] for n in present])) if present else None,
+        "mean_average_precision": (float(np.mean([per_class[n]["average_precision"] for n in present]))
+                                   if present else None),
+        "subset_accuracy": float(np.mean(np.all(truth == predicted, axis=1))) if rows else None,
+        "hamming_accuracy": float(np.mean(truth == predicted)) if rows else None,
+        "loss": (float(-np.mean(np.where(truth, np.log(clipped), np.log(1 - clipped)))) if rows else None),
+        "labels_per_example": {"true": float(truth.sum(axis=1).mean()) if rows else None,
+                               "predicted": float(predicted.sum(axis=1).mean()) if rows else None},
+        "per_class": per_class,
+    }
+
+
+def worst_label_sets(probabilities: np.ndarray, targets: np.ndarray, predicted: np.ndarray,
+                     count: int = 16) -> np.ndarray:
+    """Indices of the rows with the most wrong (row, class) pairs, worst first; ties by the
+    summed distance of the probabilities from the truth."""
+    truth = np.asarray(targets) > 0
+    wrong = (truth != np.asarray(predicted, bool)).sum(axis=1)
+    distance = np.abs(np.asarray(probabilities, np.float64) - truth).sum(axis=1)
+    return np.lexsort((-distance, -wrong))[:count]

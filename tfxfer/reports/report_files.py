@@ -4,7 +4,9 @@ precision, recall and F1, the most-confused class pairs), ``confusion_matrix.jso
 worst-predicted examples (``worst_examples.png`` for images, ``worst_examples.csv`` for
 texts), and the same report as a plain-text table. A regression (numeric labels) gets
 ``report.json`` with MAE, RMSE, R² and Spearman, ``predicted_vs_true.png`` and the examples
-with the largest errors (``worst_examples.csv``)."""
+with the largest errors (``worst_examples.csv``). A multi-label classifier gets ``report.json``
+with micro/macro F1, mAP, subset accuracy and per-class scores, and the rows with the most wrong
+labels (``worst_examples.csv``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tfxfer.reports.metrics import classification_report, regression_report, worst_predictions, worst_regressions
+from tfxfer.reports.metrics import (
+    classification_report,
+    multilabel_report,
+    regression_report,
+    worst_label_sets,
+    worst_predictions,
+    worst_regressions,
+)
 from tfxfer.reports.plots import plot_confusion_matrix, plot_predicted_vs_true, plot_worst_examples
 
 
@@ -62,6 +71,30 @@ def write_regression_report(out: Path, values: np.ndarray, targets: np.ndarray, 
     return report
 
 
+def write_multilabel_report(out: Path, probabilities: np.ndarray, targets: np.ndarray, predicted: np.ndarray,
+                            class_names: list[str], task: str, inputs: list[str] | None = None,
+                            thresholds: list[float] | None = None, **header) -> dict:
+    """:func:`write_report` for multi-label: ``predicted`` (bool, the thresholds applied) and
+    ``probabilities`` against multi-hot ``targets``."""
+    report = {**header, "task": task,
+              **multilabel_report(probabilities, targets, predicted, class_names, thresholds)}
+
+    def names(row) -> str:
+        return "|".join(name for name, on in zip(class_names, row, strict=True) if on)
+
+    report["worst_examples"] = [
+        {"input": inputs[i], "true": names(targets[i] > 0), "predicted": names(predicted[i]),
+         "wrong": int(np.sum((targets[i] > 0) != predicted[i]))}
+        for i in (worst_label_sets(probabilities, targets, predicted) if inputs is not None else [])
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    report["output"] = str(out)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    if report["worst_examples"]:
+        _write_worst_csv(out / "worst_examples.csv", report["worst_examples"])
+    return report
+
+
 def _write_worst_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -83,6 +116,8 @@ def format_report(report: dict) -> str:
     """The report as a plain-text table."""
     if report.get("labels") == "numeric":
         return _format_regression(report)
+    if report.get("labels") == "multi":
+        return _format_multilabel(report)
     width = max(len(name) for name in [*report["per_class"], "class"]) + 2
     lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
              f"accuracy {report['accuracy']:.4f}   balanced accuracy {report['balanced_accuracy']:.4f}   "
@@ -98,10 +133,13 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _format_regression(report: dict) -> str:
-    def shown(value):
-        return "-" if value is None else f"{value:.4f}"
+def _shown(value) -> str:
+    """A score with 4 decimals, or - where there is none."""
+    return "-" if value is None else f"{value:.4f}"
 
+
+def _format_regression(report: dict) -> str:
+    shown = _shown
     lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
              f"MAE {shown(report['mae'])}   RMSE {shown(report['rmse'])}   R² {shown(report['r2'])}   "
              f"Spearman {shown(report['spearman'])}   (targets: mean {shown(report['target_mean'])}, "
@@ -109,6 +147,25 @@ def _format_regression(report: dict) -> str:
     if report["worst_examples"]:
         lines += ["", "largest errors (true -> predicted):"]
         lines += [f"  {row['true']:.4g} -> {row['predicted']:.4g}: {row['input'][:70]}"
+                  for row in report["worst_examples"][:5]]
+    lines += ["", f"written to {report['output']}"]
+    return "\n".join(lines)
+
+
+def _format_multilabel(report: dict) -> str:
+    shown = _shown
+    width = max(len(name) for name in [*report["per_class"], "class"]) + 2
+    lines = [f"{report['model']} on {report['data']}: {report['examples']} examples (multi-label)",
+             f"micro-F1 {shown(report['micro_f1'])}   macro-F1 {shown(report['macro_f1'])}   "
+             f"mAP {shown(report['mean_average_precision'])}   subset accuracy {shown(report['subset_accuracy'])}   "
+             f"loss {shown(report['loss'])}",
+             "", f"{'class':<{width}}precision  recall  f1      AP      threshold  support"]
+    for name, scores in report["per_class"].items():
+        lines.append(f"{name:<{width}}{scores['precision']:<11.4f}{scores['recall']:<8.4f}{scores['f1']:<8.4f}"
+                     f"{shown(scores['average_precision']):<8}{shown(scores['threshold']):<11}{scores['support']}")
+    if report["worst_examples"]:
+        lines += ["", "most wrong labels (true -> predicted):"]
+        lines += [f"  {row['true'] or '-'} -> {row['predicted'] or '-'}: {row['input'][:60]}"
                   for row in report["worst_examples"][:5]]
     lines += ["", f"written to {report['output']}"]
     return "\n".join(lines)

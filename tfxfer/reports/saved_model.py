@@ -9,15 +9,17 @@ import numpy as np
 
 from tfxfer.data.sources import read_labelled
 from tfxfer.errors import TfxferError
-from tfxfer.reports.report_files import write_regression_report, write_report
+from tfxfer.reports.report_files import write_multilabel_report, write_regression_report, write_report
 from tfxfer.serving.servable import Servable, encoded_inputs, load_servable, serve_in_batches, trained_columns
 
 
-def _predict(servable: Servable, inputs: list, batch_size: int) -> np.ndarray:
-    """Probabilities, or for numeric labels the predicted values, of ``inputs`` in order."""
+def _predict(servable: Servable, inputs: list, batch_size: int) -> list[np.ndarray]:
+    """Probabilities (multi-label: and ``predicted``, the signature's thresholds applied), or for
+    numeric labels the predicted values, of ``inputs`` in order."""
     fed = encoded_inputs(servable, inputs)
-    output = "value" if servable.labels == "numeric" else "probabilities"
-    return np.concatenate([out[output].numpy() for _, out in serve_in_batches(servable, fed, batch_size, inputs)])
+    names = {"numeric": ["value"], "multi": ["probabilities", "predicted"]}.get(servable.labels, ["probabilities"])
+    batches = [out for _, out in serve_in_batches(servable, fed, batch_size, inputs)]
+    return [np.concatenate([out[name].numpy() for out in batches]) for name in names]
 
 
 def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *, text_column: str | None = None,
@@ -27,7 +29,8 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
     The task, the kind of labels, the classes and (unless given) the text and label columns are
     the ones the model was trained with, read from the export's ``assets/tfxfer.json``. A model
     for numeric labels is scored by MAE, RMSE, R² and Spearman (labels that are not numbers are
-    an error naming their line).
+    an error naming their line); a multi-label model by micro/macro F1, mAP, subset accuracy and
+    per-class scores of the signature's ``predicted`` (its own thresholds applied).
 
     Example:
 
@@ -48,9 +51,13 @@ def evaluate_saved_model(model_dir: str, data: str, output: str | None = None, *
                           f"pass --text-column with {'its two columns (a,b)' if servable.text_pair else 'one column'}, "
                           f"as it was trained with")
     inputs = list(zip(examples.inputs, examples.pairs)) if servable.text_pair else examples.inputs
-    predicted = _predict(servable, inputs, batch_size)
+    predicted, *served = _predict(servable, inputs, batch_size)
     version = servable.path
     out = Path(output or Path("evaluations") / f"{version.parent.name}-v{version.name}")
+    if servable.labels == "multi":  # scored as served: the signature's own thresholds applied
+        return write_multilabel_report(out, predicted, examples.labels, served[0], servable.class_names,
+                                       servable.task, examples.shown(), list(servable.thresholds) or None,
+                                       model=str(version), data=str(data))
     if servable.labels == "numeric":
         return write_regression_report(out, predicted, examples.labels, servable.task, examples.shown(),
                                        model=str(version), data=str(data))

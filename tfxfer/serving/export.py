@@ -30,6 +30,7 @@ from tfxfer.data.class_names import check_class_names
 from tfxfer.data.images import DEFAULT_MAX_PIXELS, decode_batch
 from tfxfer.errors import TfxferError
 from tfxfer.finetune.checkpoints import without_optimizer
+from tfxfer.finetune.thresholds import DEFAULT_THRESHOLD
 from tfxfer.io.atomic import fsync_path, fsync_tree
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.serving.servable import load_signature, versions
@@ -73,7 +74,8 @@ def check_writable_dir(path: str | Path, role: str = "--export-dir") -> None:
 
 
 _INPUTS = {"image": ["image_bytes"], "text": ["text"]}
-_OUTPUTS = {"single": ["probabilities", "class_id", "class_name"], "numeric": ["value"]}
+_OUTPUTS = {"single": ["probabilities", "class_id", "class_name"], "multi": ["probabilities", "predicted", "class_names"],
+            "numeric": ["value"]}
 PAIR_INPUTS = ["text", "text_pair"]  # a sentence-pair model's two raw strings
 
 
@@ -142,11 +144,14 @@ def _remove_stale_temporaries(model_dir: Path) -> None:
 class _Servable(tf.Module):
     """Tracks the Keras model (each variable stored once) and the serving function."""
 
-    def __init__(self, model: keras.Model, class_names: list[str], task: str, max_image_pixels: int):
+    def __init__(self, model: keras.Model, class_names: list[str], task: str, max_image_pixels: int,
+                 thresholds: list[float] | None = None):
         super().__init__()
         self.model = model
         self.numeric = getattr(model, "labels", "single") == "numeric"
         self.class_names = tf.constant(class_names, tf.string)
+        # multi-label: a class is predicted from its threshold on (chosen on val, see tfxfer.finetune.thresholds)
+        self.thresholds = tf.constant(thresholds, tf.float32) if thresholds is not None else None
         if task == "image":
             size = model.image_size
 
@@ -172,7 +177,10 @@ class _Servable(tf.Module):
     def _outputs(self, inputs, model_inputs):
         """The outputs for a batch of ``inputs``; an empty batch gets empty outputs without
         running the model (BatchNorm and the text layers fail on zero rows). Numeric labels:
-        ``value``, float32 [batch] in the target's units."""
+        ``value``, float32 [batch] in the target's units. Multi-label: ``probabilities`` (each
+        class's sigmoid), ``predicted`` (bool [batch, classes], each class's threshold applied)
+        and ``class_names`` (string [batch, classes]: the names travel with every row, as TF
+        Serving's row format needs every output batched)."""
         if self.numeric:
             value = tf.cond(tf.size(inputs) > 0,
                             lambda: tf.reshape(tf.cast(self.model(model_inputs(), training=False), tf.float32), [-1]),
@@ -183,6 +191,12 @@ class _Servable(tf.Module):
             lambda: tf.cast(self.model(model_inputs(), training=False), tf.float32),
             lambda: tf.zeros([0, len(self.class_names)], tf.float32),
         )
+        if self.thresholds is not None:
+            return {
+                "probabilities": probabilities,
+                "predicted": probabilities >= self.thresholds,
+                "class_names": tf.tile(self.class_names[tf.newaxis], [tf.shape(probabilities)[0], 1]),
+            }
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {
             "probabilities": probabilities,
@@ -236,10 +250,11 @@ def export_saved_model(
     size) for image models, ``text`` for text models, or ``text`` and ``text_pair`` (as many
     strings each) for sentence-pair models, and returns ``probabilities``, ``class_id`` and
     ``class_name`` (a model for numeric labels: ``value``, float32 [batch] in the target's
-    units); an image whose header declares more than ``max_image_pixels`` pixels fails the
+    units; a multi-label model: ``probabilities``, ``predicted``, bool [batch, classes] with its
+    per-class thresholds applied, and ``class_names``, string [batch, classes]); an image whose header declares more than ``max_image_pixels`` pixels fails the
     request before it is decoded. ``assets/labels.txt`` lists the classes (none for numeric
     labels) and ``assets/tfxfer.json`` holds the inputs, the kind of labels (and a regression's
-    target mean and standard deviation), ``metadata`` and the library versions. A ``name`` whose
+    target mean and standard deviation, or a multi-label model's ``thresholds`` in class order), ``metadata`` and the library versions. A ``name`` whose
     newest version is another task or takes other inputs is refused, and other classes too
     unless ``name_given`` (see :func:`check_export_matches`).
     ``class_names`` defaults to the model's own (recorded by ``fine_tune`` from the data it
@@ -263,6 +278,9 @@ def export_saved_model(
     if labels == "numeric" and class_names:
         raise TfxferError("a model for numeric labels has no classes: leave class_names out")
     class_names = [] if labels == "numeric" else _class_names(model, class_names)
+    thresholds = None
+    if labels == "multi":  # none chosen (trained without val): 0.5, each sigmoid's even odds
+        thresholds = model.thresholds or [DEFAULT_THRESHOLD] * len(class_names)
     check_class_names(class_names, "export_saved_model class_names")
     try:
         check_model_name(name)
@@ -279,12 +297,14 @@ def export_saved_model(
         info_file = staging / "tfxfer.json"
         limits = {"max_image_pixels": max_image_pixels} if task == "image" else {}
         target = {"target": dict(zip(("mean", "std"), model.target_scale, strict=True))} if labels == "numeric" else {}
+        if labels == "multi":
+            target = {"thresholds": thresholds}
         info_file.write_text(json.dumps({"task": task, "inputs": inputs, "labels": labels,
                                          "outputs": _OUTPUTS[labels], "classes": list(class_names), **target,
                                          **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
-        servable = _Servable(model, list(class_names), task, max_image_pixels)
-        if labels == "single":
+        servable = _Servable(model, list(class_names), task, max_image_pixels, thresholds)
+        if labels != "numeric":
             labels_file = staging / "labels.txt"
             labels_file.write_text("".join(f"{c}\n" for c in class_names), encoding="utf-8")
             servable.labels_asset = tf.saved_model.Asset(str(labels_file))

@@ -173,8 +173,9 @@ def export_litert(saved_model: str | Path, output: Path, calibration_paths: list
         raise TfxferError(f"{servable.path} is a text model: LiteRT's built-in ops cannot run its tokenizer, "
                           f"which needs {', '.join(tokenizer) or 'ops the converter did not name'} (the converter's "
                           f"report{more}); only image models convert")
-    if servable.labels == "numeric":
-        raise TfxferError(f"{servable.path} is a model for numeric labels (output value): LiteRT variants are made for "
+    if servable.labels in ("numeric", "multi"):
+        kind = "numeric labels (output value)" if servable.labels == "numeric" else "multi-label (outputs predicted)"
+        raise TfxferError(f"{servable.path} is a model for {kind}: LiteRT variants are made for single-label "
                           f"image classifiers (output probabilities, scored by accuracy); serve the SavedModel instead")
     set_mixed_precision(bool(servable.trained_with.get("mixed_precision")))
     as_exported = rebuild_keras_model(servable)

@@ -45,8 +45,11 @@ class Servable:
     class_names: list[str]  # empty for numeric labels
     trained_with: dict  # the training run's resolved config ({} for an export without one)
     signature: Callable
-    labels: str = "single"  # "numeric": the signature outputs ``value`` (a regression)
+    # "numeric": the signature outputs ``value`` (a regression); "multi": ``probabilities``,
+    # ``predicted`` and ``class_names``, each [batch, classes]
+    labels: str = "single"
     input_keys: tuple[str, ...] = ()  # the signature's inputs; () for the task's one input
+    thresholds: tuple[float, ...] = ()  # multi-label: each class's, as the signature applies them
 
     @property
     def input_key(self) -> str:
@@ -88,7 +91,8 @@ def load_servable(model_dir: str | Path) -> Servable:
     info = read_info(path)
     task = info.get("task", "image")
     return Servable(path, task, _class_names(path, info), info.get("config") or {}, load_signature(path, task),
-                    info.get("labels", "single"), tuple(info.get("inputs") or ()))
+                    info.get("labels", "single"), tuple(info.get("inputs") or ()),
+                    tuple(info.get("thresholds") or ()))
 
 
 def trained_columns(servable: Servable, text_column: str | None, label_column: str | None) -> tuple[str, str]:
@@ -167,7 +171,9 @@ def predictions(servable: Servable, inputs: list, batch_size: int = 64, top_k: i
     """One dict a input, in order: ``input``, ``class_name``, ``class_id``, ``probability`` (of
     that class), ``top_k`` (the ``top_k`` likeliest classes with their probabilities) and
     ``probabilities`` (every class, in ``servable.class_names`` order); for numeric labels
-    ``input`` and ``value`` (in the target's units). For a sentence-pair model each input is a
+    ``input`` and ``value`` (in the target's units); for multi-label ``input``, ``labels`` (the
+    classes predicted, each over its threshold, most probable first), ``top_k`` and
+    ``probabilities``. For a sentence-pair model each input is a
     (text, text_pair) tuple, and ``input`` and ``input_pair`` hold the two."""
     fed = encoded_inputs(servable, inputs)
     k = min(top_k, len(servable.class_names))
@@ -175,6 +181,9 @@ def predictions(servable: Servable, inputs: list, batch_size: int = 64, top_k: i
         if servable.labels == "numeric":
             for row, value in enumerate(out["value"].numpy()):
                 yield {**_given(servable, inputs[start + row]), "value": float(value)}
+            continue
+        if servable.labels == "multi":
+            yield from _label_sets(servable, inputs, start, out, k)
             continue
         for row, probabilities in enumerate(out["probabilities"].numpy()):
             best = np.argsort(-probabilities, kind="stable")[:k]
@@ -187,3 +196,16 @@ def predictions(servable: Servable, inputs: list, batch_size: int = 64, top_k: i
                 "top_k": {servable.class_names[i]: round(float(probabilities[i]), 6) for i in best},
                 "probabilities": [round(float(p), 6) for p in probabilities],
             }
+
+
+def _label_sets(servable: Servable, inputs: list, start: int, out: dict, k: int):
+    """A multi-label model's predictions for one batch of the signature's outputs."""
+    predicted = out["predicted"].numpy()
+    for row, probabilities in enumerate(out["probabilities"].numpy()):
+        order = np.argsort(-probabilities, kind="stable")
+        yield {
+            **_given(servable, inputs[start + row]),
+            "labels": [servable.class_names[i] for i in order if predicted[row, i]],
+            "top_k": {servable.class_names[i]: round(float(probabilities[i]), 6) for i in order[:k]},
+            "probabilities": [round(float(p), 6) for p in probabilities],
+        }
