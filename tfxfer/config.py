@@ -103,7 +103,7 @@ def _class_weight(value):
     if Path(text).is_file():
         return text
     raise ValueError(f"must be balanced, none, or a YAML/JSON file mapping class names to weights; "
-                     f"{text!r} is neither (no such file)")
+                     f"{text!r} is not a word of these and no file of that name exists")
 
 
 def text_columns(value) -> tuple[str, ...]:
@@ -306,6 +306,10 @@ class TrainConfig:
         if task == "image" and self.layer_decay is not None:
             raise TfxferError("--layer-decay is for text models (it decays the rate per transformer block); "
                               "leave it out for images")
+        if task == "image" and self.label_column != "label":
+            raise TfxferError(f"--label-column {self.label_column} names a text file's label column; images read "
+                              f"theirs from a manifest's label (or labels) column or a class folder's name: rename "
+                              f"the manifest's column to label, or leave --label-column out")
         if self.labels == "numeric" and (task == "image" or str(self.train).startswith("tfds:")):
             raise TfxferError("--labels numeric reads its targets from a text .csv/.tsv/.jsonl file's label column; "
                               f"{'images' if task == 'image' else 'tfds: datasets'} take --labels single")

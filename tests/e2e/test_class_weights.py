@@ -87,7 +87,7 @@ def test_bad_class_weights_exit_2_with_one_line(tiny_images, tmp_path):
     negative.write_text('{"red": -1}')
     cases = [
         ("heavy", "--class-weight must be balanced, none, or a YAML/JSON file mapping class names to weights; "
-                  "'heavy' is neither (no such file)"),
+                  "'heavy' is not a word of these and no file of that name exists"),
         (str(unknown), f"--class-weight {unknown} names 'purple', which is not a class; the classes are blue, "
                        f"green, red"),
         (str(negative), "the weight of 'red' must be a number > 0, got -1"),

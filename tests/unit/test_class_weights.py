@@ -63,7 +63,7 @@ def test_the_flag_takes_a_mode_or_an_existing_file(tmp_path):
     with pytest.raises(TfxferError) as raised:
         TrainConfig(**base, class_weight="heavy")
     assert str(raised.value) == ("--class-weight must be balanced, none, or a YAML/JSON file mapping class names to "
-                                 "weights; 'heavy' is neither (no such file)")
+                                 "weights; 'heavy' is not a word of these and no file of that name exists")
     with pytest.raises(TfxferError, match="needs the training labels"):
         class_weights("balanced", CLASSES, None)
 

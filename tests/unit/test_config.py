@@ -39,6 +39,13 @@ def test_a_text_only_setting_given_for_images_is_refused(tmp_path):
     (tmp_path / "cats").mkdir()
     with pytest.raises(TfxferError, match="--layer-decay is for text models"):
         TrainConfig(backbone="keras:ResNet50", train=str(tmp_path), layer_decay=0.8).resolved()
+    manifest = tmp_path / "images.csv"
+    manifest.write_text("path,kind\ncats/a.png,cat\n")
+    with pytest.raises(TfxferError) as raised:  # once silently ignored: the manifest's label column was read
+        TrainConfig(backbone="keras:ResNet50", train=str(manifest), label_column="kind").resolved()
+    assert str(raised.value) == ("--label-column kind names a text file's label column; images read theirs from a "
+                                 "manifest's label (or labels) column or a class folder's name: rename the "
+                                 "manifest's column to label, or leave --label-column out")
 
 
 def test_help_states_each_default_once():

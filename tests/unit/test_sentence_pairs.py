@@ -160,3 +160,12 @@ def test_the_local_model_server_refuses_a_pair_model_before_loading_it(tmp_path)
     with pytest.raises(TfxferError, match=r"a sentence-pair model \(inputs text, text_pair\): tfxfer.serve serves "
                                           r"one-input models; use TF Serving"):
         LoadedVersion.load("nli", _pair_version(tmp_path / "nli"), BatchingOptions())
+
+
+def test_an_empty_text_file_says_what_it_should_hold(tmp_path):
+    empty = tmp_path / "train.csv"
+    empty.write_text("")
+    with pytest.raises(TfxferError) as raised:
+        read_text_splits(str(empty), text_column="question,answer", label_column="match")
+    assert str(raised.value) == (f"train file {empty} is empty: it needs a header naming its columns "
+                                 f"(question,answer and match) and a row an example")

@@ -648,7 +648,8 @@ def _text_examples(spec: str, role: str, text_column: str, label_column: str, cl
     if path.suffix.lower() not in _TEXT_EXTENSIONS:
         raise TfxferError(f"{role} file {spec} is not a .csv, .tsv or .jsonl file")
     if not path.is_file() or path.stat().st_size == 0:
-        raise TfxferError(f"{role} file {spec} is empty")
+        raise TfxferError(f"{role} file {spec} is empty: it needs a header naming its columns ({text_column} and "
+                          f"{label_column}) and a row an example")
     rows, values, numbers = _clean_rows(path, _read_rows(path, text_column, label_column, role), role)
     texts = [row[0] for row in rows]
     where = f"{role} file {spec}"
