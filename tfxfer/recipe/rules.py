@@ -163,8 +163,9 @@ def _class_weight(f: Facts, _) -> Choice:
     if ratio >= IMBALANCE_RATIO:
         return Choice("balanced", f"your largest class has {ratio:.1f}x the training examples of your smallest "
                                   f"({max(counts):,} against {min(counts):,}; >= {IMBALANCE_RATIO:g}x): each class "
-                                  f"weighs n / (classes x its count) in the loss (trec500: balanced accuracy 0.894 "
-                                  f"against 0.864 unweighted, same accuracy; benchmarks/RESULTS.md)")
+                                  f"weighs n / (classes x its count) in the loss (measured on text, TREC questions: "
+                                  f"balanced accuracy 0.894 against 0.864 unweighted, same accuracy; not measured "
+                                  f"on images; benchmarks/RESULTS.md)")
     return Choice("none", f"your classes are within {IMBALANCE_RATIO:g}x of each other in size (largest "
                           f"{max(counts):,}, smallest {min(counts):,}): every example weighs the same")
 
