@@ -185,7 +185,8 @@ class TrainConfig:
     """
 
     task: str | None = _setting(None, "image or text", _choice("image", "text"),
-                                shown="image for a folder, text for a .csv/.tsv/.jsonl file; needed for tfds:")
+                                shown="image for a folder or a CSV manifest with a path column, text for a "
+                                      ".csv/.tsv/.jsonl file with the text column; needed for tfds:")
     backbone: str = _setting("", "keras:NAME (e.g. keras:ResNet50), kerashub:PRESET_OR_DIR, kerasnlp:PRESET_OR_DIR, "
                                  "tfhub:HANDLE_OR_DIR or hf://ORG/NAME (required)")
     train: str = _setting("", "image folder (one sub-folder per class) or CSV manifest (header path,label; paths "
