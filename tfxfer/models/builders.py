@@ -188,8 +188,8 @@ def build_text_classifier(
     if long_text == "window":
         preprocessor = Windowing.around(preprocessor, inputs, window_stride, max_windows)
         if preprocessor.stride > preprocessor.window:
-            raise TfxferError(f"window_stride must be in (0, {preprocessor.window}]: a window holds "
-                              f"{preprocessor.window} tokens at sequence length {sequence_length} (its special "
+            raise TfxferError(f"window_stride (--window-stride) must be in (0, {preprocessor.window}]: a window "
+                              f"holds {preprocessor.window} tokens at sequence length {sequence_length} (its special "
                               f"tokens take the rest), and a longer stride would skip tokens; got {window_stride}")
         encoded, row_ids = preprocessor(inputs)
     else:
@@ -221,11 +221,10 @@ def _check_long_text(backbone: str, long_text: str, window_stride, max_windows, 
     if split_uri(backbone)[0] != "kerashub":
         raise TfxferError(f"long_text 'window' needs a kerashub: backbone, whose tokenizer tfxfer calls itself; "
                           f"{backbone} is a TF Hub encoder, whose preprocessing model only truncates")
-    if window_stride is not None and not 0 < int(window_stride) < sequence_length:
-        raise TfxferError(f"window_stride must be in (0, tokens per window], less than the sequence length "
-                          f"{sequence_length}; got {window_stride}")
+    if window_stride is not None and int(window_stride) < 1:
+        raise TfxferError(f"window_stride (--window-stride) must be at least 1, got {window_stride}")
     if int(max_windows) < 1:
-        raise TfxferError(f"max_windows must be at least 1, got {max_windows}")
+        raise TfxferError(f"max_windows (--max-windows) must be at least 1, got {max_windows}")
 
 
 def _is_pooler(path: str) -> bool:
