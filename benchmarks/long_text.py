@@ -127,8 +127,8 @@ def main(argv=None) -> int:
                                     f"frozen MiniLM-L6", data["train"], data["heldout"], work,
                                     ["--long-text", mode, "--sequence-length", str(length),
                                      "--fine-tune-epochs", "0", "--name", f"{mode}{length}"]))
-    print(f"20 Newsgroups, four groups: {args.train_size} train, {args.heldout_size} held-out posts, seed "
-          f"{args.seed}\n")
+    sizes = [len(_read(data[role])[0]) for role in ("train", "heldout")]  # stratified rounding: +-1
+    print(f"20 Newsgroups, four groups: {sizes[0]} train, {sizes[1]} held-out posts, seed {args.seed}\n")
     print("| side | held-out accuracy | training s | whole-run s |\n|---|---:|---:|---:|")
     for row in rows:
         print(f"| {row['side']} | {row['accuracy']:.3f} | {row['train_seconds']:.1f} | {row['whole_seconds']:.1f} |")

@@ -262,7 +262,12 @@ class WindowMean(keras.layers.Layer):
     The builder averages the windows' pooled features before the linear head: the mean of
     ``W f + b`` over a text's windows is ``W mean(f) + b``, so this is exactly averaging the
     windows' logits (then the softmax), and the head and its cached features see one row per
-    text."""
+    text.
+
+    TODO(multi-label, built on another branch): a multi-label head should take the max of the
+    windows' logits (a label present in any window is present in the text), which is not the
+    max of the features: it needs the head applied per window, then the max per text.
+    """
 
     def call(self, features, row_ids, texts):
         import tensorflow as tf
