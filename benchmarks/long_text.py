@@ -20,46 +20,23 @@ seconds.
 from __future__ import annotations
 
 import argparse
-import collections
 import csv
 import json
-import random
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import datasets
+from benchmarks import datasets, splits
 from benchmarks.pairs import TFIDF_C, tfxfer_side
 from tfxfer.data import demo
 
 
 def split(train_size: int, heldout_size: int, seed: int) -> dict[str, Path]:
     """Stratified train and held-out CSVs (``text,label``) of the four-group newsgroups posts."""
-    target = demo.cache_dir() / "benchmarks" / f"newsgroups4_{train_size}_{heldout_size}_s{seed}"
-
-    def fill(tmp: Path) -> None:
-        with open(datasets.newsgroups_csv(), newline="", encoding="utf-8") as f:
-            rows = [(r["text"], r["label"]) for r in csv.DictReader(f)]
-        rng = random.Random(seed)
-        by_label = collections.defaultdict(list)
-        for row in rows:
-            by_label[row[1]].append(row)
-        train, heldout = [], []
-        for label_rows in by_label.values():
-            rng.shuffle(label_rows)
-            n_train = round(train_size * len(label_rows) / len(rows))
-            n_heldout = round(heldout_size * len(label_rows) / len(rows))
-            train += label_rows[:n_train]
-            heldout += label_rows[n_train:n_train + n_heldout]
-        rng.shuffle(train)
-        rng.shuffle(heldout)
-        demo.write_labelled_csv(tmp / "train.csv", train)
-        demo.write_labelled_csv(tmp / "heldout.csv", heldout)
-
-    directory = demo._extract_atomically(target, fill)
-    return {"train": directory / "train.csv", "heldout": directory / "heldout.csv"}
+    train, heldout = splits.csv_split(datasets.newsgroups_csv(), "newsgroups4", train_size, heldout_size, seed)
+    return {"train": train, "heldout": heldout}
 
 
 def _read(path: Path) -> tuple[list[str], list[str]]:
@@ -127,7 +104,7 @@ def main(argv=None) -> int:
                                     f"frozen MiniLM-L6", data["train"], data["heldout"], work,
                                     ["--long-text", mode, "--sequence-length", str(length),
                                      "--fine-tune-epochs", "0", "--name", f"{mode}{length}"]))
-    sizes = [len(_read(data[role])[0]) for role in ("train", "heldout")]  # stratified rounding: +-1
+    sizes = [len(_read(data[role])[0]) for role in ("train", "heldout")]
     print(f"20 Newsgroups, four groups: {sizes[0]} train, {sizes[1]} held-out posts, seed {args.seed}\n")
     print("| side | held-out accuracy | training s | whole-run s |\n|---|---:|---:|---:|")
     for row in rows:
