@@ -32,6 +32,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 LABEL_KINDS = ("single", "multi", "numeric")
 LOSSES = ("mse", "huber")  # numeric labels
 RECIPES = ("auto", "fixed")
+LONG_TEXT = ("truncate", "window")  # --long-text: what a text longer than the sequence length becomes
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
 
@@ -237,6 +238,19 @@ class TrainConfig:
                                      "left out, larger served images refused (decompression bombs)", _int(1))
     sequence_length: int | None = _setting(None, "text: tokens per example", _int(8, 8192),
                                            shown=_RECIPE + ": covers 99%% of the training texts")
+    long_text: str | None = _setting(None, "text: a text longer than --sequence-length tokens is cut to its first "
+                                           "tokens (truncate), or read as windows of --sequence-length tokens every "
+                                           "--window-stride tokens whose logits are averaged, the same in training, "
+                                           "evaluation and the export (window; single texts, kerashub: backbones)",
+                                     _choice(*LONG_TEXT),
+                                     shown=_RECIPE + ": window when more than 10%% of the training texts are longer "
+                                                     "than the sequence length")
+    window_stride: int | None = _setting(None, "--long-text window: tokens from one window's start to the next's, "
+                                               "in (0, tokens per window] (the sequence length less [CLS] and [SEP])",
+                                         _int(1), shown="half a window")
+    max_windows: int | None = _setting(None, "--long-text window: the most windows a text is read as (the end of a "
+                                             "longer text is left out), so that one huge text cannot exhaust memory",
+                                       _int(1, 256), shown="8")
     mixed_precision: bool | None = _setting(None, "bfloat16 compute (float16 on GPUs without bfloat16); "
                                                   "probabilities stay float32", _bool, _BOOLEAN,
                                             shown=_RECIPE + ": on where the hardware has fast bfloat16")
@@ -295,6 +309,21 @@ class TrainConfig:
         if self.loss is not None and self.labels in ("single", "multi"):
             raise TfxferError("--loss is for numeric labels (classes always train with cross-entropy): pass "
                               "--labels numeric or leave --loss out")
+        self._check_long_text()
+
+    def _check_long_text(self) -> None:
+        for flag in ("window_stride", "max_windows"):
+            if getattr(self, flag) is not None and self.long_text != "window":
+                raise TfxferError(f"--{flag.replace('_', '-')} is for --long-text window: pass --long-text window "
+                                  f"too, or leave it out")
+        if self.long_text == "window" and self.text_pair:
+            raise TfxferError("--long-text window reads one text a row; sentence pairs (--text-column a,b) are "
+                              "packed together and truncated: leave --long-text out or pass truncate")
+        if (self.window_stride is not None and self.sequence_length is not None
+                and not self.window_stride <= self.sequence_length - 2):
+            raise TfxferError(f"--window-stride must be in (0, {self.sequence_length - 2}], the tokens of a window at "
+                              f"--sequence-length {self.sequence_length} ([CLS] and [SEP] take 2): a longer stride "
+                              f"would skip tokens; got {self.window_stride}")
 
     @property
     def text_pair(self) -> bool:
@@ -304,6 +333,9 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """A copy with the weights and the model name filled in (the recipe decides the rest)."""
         task = self.task or infer_task(self.train, self.text_column)
+        if task == "image" and (self.long_text or self.window_stride or self.max_windows):
+            raise TfxferError("--long-text, --window-stride and --max-windows are for text models; leave them out "
+                              "for images")
         if task == "image" and self.layer_decay is not None:
             raise TfxferError("--layer-decay is for text models (it decays the rate per transformer block); "
                               "leave it out for images")

@@ -34,6 +34,7 @@ from tfxfer.io.lock import DirectoryLock, LockHeld
 from tfxfer.io.progress import stdout_logger
 from tfxfer.models.builders import build_image_classifier, build_text_classifier
 from tfxfer.models.freezing import set_trainable
+from tfxfer.models.layers import DEFAULT_MAX_WINDOWS
 from tfxfer.recipe import Choice
 from tfxfer.recipe import facts as recipe_facts
 from tfxfer.reports.hparams import write_hparams
@@ -127,7 +128,9 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
     return build_text_classifier(config.backbone, outputs, pooling=config.pooling, dropout=config.dropout,
                                  sequence_length=config.sequence_length, weights=config.weights,
                                  preprocessor=config.preprocessor, labels=config.labels,
-                                 text_pair=config.text_pair)
+                                 text_pair=config.text_pair, long_text=config.long_text,
+                                 window_stride=config.window_stride,
+                                 max_windows=config.max_windows or DEFAULT_MAX_WINDOWS)
 
 
 def _read_splits(config: TrainConfig):

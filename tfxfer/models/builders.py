@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 
-from tfxfer.config import LABEL_KINDS
+from tfxfer.config import LABEL_KINDS, LONG_TEXT
 from tfxfer.errors import TfxferError
 from tfxfer.models.backbones import load_image_backbone, load_text_backbone, split_uri
 from tfxfer.models.backbones.tfhub import SavedModelLayer
@@ -24,7 +24,7 @@ from tfxfer.models.heads import (
     pool_text_features,
     regression_head,
 )
-from tfxfer.models.layers import BackboneLayer, Tokenizing, TrimToLongest
+from tfxfer.models.layers import DEFAULT_MAX_WINDOWS, BackboneLayer, Tokenizing, TrimToLongest, Windowing, WindowMean
 
 
 def _classifier(inputs, features, num_classes: int, dropout: float, *, task: str, preprocessor, backbone,
@@ -119,6 +119,9 @@ def build_text_classifier(
     class_names: list[str] | None = None,
     labels: str = "single",
     text_pair: bool = False,
+    long_text: str = "truncate",
+    window_stride: int | None = None,
+    max_windows: int = DEFAULT_MAX_WINDOWS,
 ) -> TransferClassifier:
     """A text classifier on a pretrained transformer, taking raw strings (tokenizer inside).
 
@@ -140,6 +143,17 @@ def build_text_classifier(
             own preprocessor as ``[CLS] text [SEP] text_pair [SEP]`` (with segment ids where
             the backbone has them), truncated to ``sequence_length`` tokens in all.
             KerasHub backbones only.
+        long_text: what happens to a text longer than ``sequence_length`` tokens: "truncate"
+            (its first tokens only) or "window": it is cut into windows of ``sequence_length``
+            tokens (special tokens included) every ``window_stride`` tokens, the encoder and
+            pooling run on every window, and the windows' pooled features are averaged before
+            the linear head, which is the same as averaging their logits (then the softmax).
+            Training, ``evaluate`` and the export all run it, so the export still takes the
+            whole raw text. KerasHub backbones, single texts only.
+        window_stride: tokens from one window's start to the next's, in (0, tokens per window]
+            (default: half a window).
+        max_windows: the most windows a text is cut into (longer texts lose their end), so
+            that one huge text cannot exhaust memory.
 
     Returns:
         A :class:`TransferClassifier` from ``(N,)`` strings (two of them for ``text_pair``)
@@ -167,14 +181,24 @@ def build_text_classifier(
         raise TfxferError(f"sentence pairs (two text columns) need a kerashub: backbone, whose preprocessor packs "
                           f"both texts; {backbone} is a TF Hub encoder, whose preprocessing model packs pairs "
                           f"with its own bert_pack_inputs, which tfxfer does not call yet")
+    _check_long_text(backbone, long_text, window_stride, max_windows, text_pair, int(sequence_length))
     resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
     inputs = keras.Input(shape=(), dtype="string", name="text")
     if text_pair:
         inputs = (inputs, keras.Input(shape=(), dtype="string", name="text_pair"))
     preprocessor = resolved.preprocessor
-    if not isinstance(preprocessor, SavedModelLayer):  # a SavedModel reloads with its vocabulary
-        preprocessor = Tokenizing.around(preprocessor, inputs)
-    encoded = preprocessor(inputs)
+    row_ids = None
+    if long_text == "window":
+        preprocessor = Windowing.around(preprocessor, inputs, window_stride, max_windows)
+        if preprocessor.stride > preprocessor.window:
+            raise TfxferError(f"window_stride (--window-stride) must be in (0, {preprocessor.window}]: a window "
+                              f"holds {preprocessor.window} tokens at sequence length {sequence_length} (its special "
+                              f"tokens take the rest), and a longer stride would skip tokens; got {window_stride}")
+        encoded, row_ids = preprocessor(inputs)
+    else:
+        if not isinstance(preprocessor, SavedModelLayer):  # a SavedModel reloads with its vocabulary
+            preprocessor = Tokenizing.around(preprocessor, inputs)
+        encoded = preprocessor(inputs)
     encoded = TrimToLongest(resolved.mask_key, name="trim_padding")(encoded)
     # The pooler gets no gradient when the head reads the token vectors: keep it frozen in
     # every phase rather than train nothing (and warn) under --unfreeze all.
@@ -182,8 +206,28 @@ def build_text_classifier(
     holder = BackboneLayer(resolved.model, inference_mode=False, always_frozen=pooler, name="backbone")
     sequence, pooled, mask = _encode(resolved, holder, encoded)
     features = pool_text_features(sequence, pooled, mask, pooling)
+    if row_ids is not None:  # one row per text again: the mean over its windows
+        features = WindowMean(name="window_mean")(features, row_ids, inputs)
     return _classifier(inputs, features, num_classes, dropout, task="text", preprocessor=preprocessor,
                        backbone=holder, uri=backbone, class_names=class_names, labels=labels)
+
+
+def _check_long_text(backbone: str, long_text: str, window_stride, max_windows, text_pair: bool,
+                     sequence_length: int) -> None:
+    if long_text not in LONG_TEXT:
+        raise TfxferError(f"long_text must be one of {', '.join(LONG_TEXT)}, got {long_text!r}")
+    if long_text != "window":
+        return
+    if text_pair:
+        raise TfxferError("long_text 'window' reads one text a row; sentence pairs are packed together and "
+                          "truncated: use long_text 'truncate'")
+    if split_uri(backbone)[0] != "kerashub":
+        raise TfxferError(f"long_text 'window' needs a kerashub: backbone, whose tokenizer tfxfer calls itself; "
+                          f"{backbone} is a TF Hub encoder, whose preprocessing model only truncates")
+    if window_stride is not None and int(window_stride) < 1:
+        raise TfxferError(f"window_stride (--window-stride) must be at least 1, got {window_stride}")
+    if int(max_windows) < 1:
+        raise TfxferError(f"max_windows (--max-windows) must be at least 1, got {max_windows}")
 
 
 def _is_pooler(path: str) -> bool:

@@ -159,3 +159,122 @@ class TrimToLongest(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mask_key": self.mask_key}
+
+
+# --long-text window: the most windows one text is cut into, unless --max-windows says otherwise.
+DEFAULT_MAX_WINDOWS = 8
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class Windowing(_Holder):
+    """``--long-text window``: each text, however long, as overlapping windows of tokens.
+
+    Holds a KerasHub preprocessor (like :class:`Tokenizing`) but calls its tokenizer without
+    truncation, cuts each text's token ids into windows of ``window`` tokens starting every
+    ``stride`` tokens (the last window ends at the text's end; at most ``max_windows`` windows a
+    text, the rest of a longer text is left out), then packs every window as the preprocessor
+    would pack a text (``[CLS] window [SEP]``, padded to ``window`` plus the special tokens).
+
+    Returns ``(encoded, row_ids)``: the packed windows of the whole batch, one row per window
+    ([total_windows, sequence_length], in text order), and for each window the row of the text
+    it came from; :class:`WindowMean` gathers per-window results back to one row per text. An
+    empty text is one window of special tokens only, so every text has at least one window.
+    """
+
+    HELD = "preprocessor"
+
+    def __init__(self, preprocessor: keras.layers.Layer, outputs: dict[str, str], window: int, stride: int,
+                 max_windows: int = DEFAULT_MAX_WINDOWS, **kwargs):
+        super().__init__(**kwargs)
+        self.preprocessor = preprocessor
+        self.outputs = dict(outputs)
+        self.window, self.stride, self.max_windows = int(window), int(stride), int(max_windows)
+
+    @classmethod
+    def around(cls, preprocessor: keras.layers.Layer, inputs, stride: int | None = None,
+               max_windows: int = DEFAULT_MAX_WINDOWS) -> Windowing:
+        """Around ``preprocessor``: windows as long as its sequence length less its special
+        tokens, every ``stride`` tokens (default: half a window)."""
+        import tensorflow as tf
+
+        spec = _tokenize(preprocessor, inputs)
+        empty = tf.ragged.constant([[]], dtype=tf.int32)
+        packed = _pack(preprocessor, empty)["token_ids"]
+        special = int(tf.reduce_sum(tf.cast(packed != preprocessor.tokenizer.pad_token_id, tf.int32)))
+        window = int(preprocessor.sequence_length) - special
+        stride = max(1, window // 2) if stride is None else int(stride)
+        return cls(preprocessor, {key: value.dtype for key, value in spec.items()}, window, stride, max_windows,
+                   name="windowing")
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, texts):
+        import tensorflow as tf
+
+        if getattr(self.preprocessor, "packer", None) is None:  # loaded from a file: built on its first call
+            self.preprocessor.build(None)
+        tokens = self.preprocessor.tokenizer(texts)
+        if isinstance(tokens, list):  # called eagerly, KerasHub's tokenizers return Python lists
+            tokens = tf.ragged.constant(tokens, dtype=tf.int32, ragged_rank=1, inner_shape=())
+        elif not isinstance(tokens, tf.RaggedTensor):  # a tokenizer that pads
+            tokens = tf.RaggedTensor.from_tensor(tokens, padding=self.preprocessor.tokenizer.pad_token_id)
+        lengths = tf.cast(tokens.row_lengths(), tf.int32)
+        # windows a text needs: 1 up to a window's worth, then one more every stride, capped
+        extra = tf.maximum(lengths - self.window, 0)
+        counts = tf.minimum(1 + (extra + self.stride - 1) // self.stride, self.max_windows)
+        row_ids = tf.repeat(tf.range(tf.size(lengths)), counts)
+        index = tf.ragged.range(counts).flat_values  # the window's position within its text
+        text_length = tf.gather(lengths, row_ids)
+        # the last window of a text that is not cut off by the cap ends at the text's end
+        starts = tf.minimum(index * self.stride, tf.maximum(text_length - self.window, 0))
+        ends = tf.minimum(starts + self.window, text_length)
+        offsets = tf.gather(tf.cast(tokens.row_starts(), tf.int32), row_ids)
+        positions = tf.ragged.range(offsets + starts, offsets + ends)
+        windows = tf.gather(tokens.flat_values, positions)
+        encoded = _pack(self.preprocessor, windows)
+        return {key: encoded[key] for key in self.outputs}, row_ids
+
+    def compute_output_spec(self, texts):
+        encoded = {key: keras.KerasTensor((None, None), dtype=dtype) for key, dtype in self.outputs.items()}
+        return encoded, keras.KerasTensor((None,), dtype="int32")
+
+    def get_config(self):
+        return {**super().get_config(), "outputs": self.outputs, "window": self.window, "stride": self.stride,
+                "max_windows": self.max_windows}
+
+
+def _pack(preprocessor: keras.layers.Layer, token_ids) -> dict:
+    """What a KerasHub text classifier preprocessor returns for already tokenized texts (its own
+    ``call`` after the tokenizer: the packer, then the padding mask)."""
+    import tensorflow as tf
+
+    token_ids, segment_ids = (tf.convert_to_tensor(x) for x in preprocessor.packer((token_ids,)))
+    return {"token_ids": token_ids, "padding_mask": token_ids != preprocessor.tokenizer.pad_token_id,
+            "segment_ids": segment_ids}
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class WindowMean(keras.layers.Layer):
+    """Per-window vectors [total_windows, D] -> per-text means [texts, D] (``row_ids`` from
+    :class:`Windowing`; ``texts`` the model's string input, for the number of rows).
+
+    The builder averages the windows' pooled features before the linear head: the mean of
+    ``W f + b`` over a text's windows is ``W mean(f) + b``, so this is exactly averaging the
+    windows' logits (then the softmax), and the head and its cached features see one row per
+    text.
+
+    TODO(multi-label, built on another branch): a multi-label head should take the max of the
+    windows' logits (a label present in any window is present in the text), which is not the
+    max of the features: it needs the head applied per window, then the max per text.
+    """
+
+    def call(self, features, row_ids, texts):
+        import tensorflow as tf
+
+        total = tf.math.unsorted_segment_sum(features, row_ids, tf.shape(texts)[0])
+        count = tf.math.unsorted_segment_sum(tf.ones_like(row_ids, features.dtype), row_ids, tf.shape(texts)[0])
+        return total / tf.maximum(count, tf.ones_like(count))[:, None]
+
+    def compute_output_spec(self, features, row_ids, texts):
+        return keras.KerasTensor((texts.shape[0], features.shape[-1]), dtype=features.dtype)

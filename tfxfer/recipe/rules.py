@@ -15,7 +15,7 @@ import numpy as np
 
 # The settings the recipe owns, per task, in the order the table prints them.
 SETTINGS = {
-    "text": ("sequence_length", "pooling", "dropout", "class_weight", "batch_size", "epochs", "learning_rate",
+    "text": ("sequence_length", "long_text", "pooling", "dropout", "class_weight", "batch_size", "epochs", "learning_rate",
              "early_stopping_patience", "fine_tune_epochs", "unfreeze", "fine_tune_learning_rate",
              "layer_decay", "mixed_precision", "jit_compile"),
     "image": ("image_size", "pooling", "dropout", "class_weight", "batch_size", "epochs", "learning_rate",
@@ -37,7 +37,7 @@ def settings_of(task: str, labels: str = "single") -> tuple[str, ...]:
 
 # --recipe fixed: the same constants whatever the data (tfxfer 0.1's defaults).
 FIXED = {
-    "text": {"sequence_length": 128, "pooling": "cls", "dropout": 0.1, "class_weight": "none", "batch_size": 32,
+    "text": {"sequence_length": 128, "long_text": "truncate", "pooling": "cls", "dropout": 0.1, "class_weight": "none", "batch_size": 32,
              "epochs": 3,
              "learning_rate": 1e-3, "early_stopping_patience": 3, "fine_tune_epochs": 0, "unfreeze": "all",
              "fine_tune_learning_rate": 5e-5, "layer_decay": 1.0, "mixed_precision": False, "jit_compile": False},
@@ -69,6 +69,9 @@ TEXT_COVERAGE = 0.99        # share of the training texts the sequence length co
 # at the same accuracy, two seeds (benchmarks/RESULTS.md). The threshold itself was not swept.
 IMBALANCE_RATIO = 5.0
 REGRESSION_LOSS = "mse"
+# Text: windows (--long-text window) when more than this share of the training texts is longer than
+# the sequence length (which covers 99% of them unless the model's maximum caps it).
+LONG_TEXT_SHARE = 0.10
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,25 @@ def _sequence_length(f: Facts, _) -> Choice:
     if f.max_length and length > f.max_length:
         length, why = f.max_length, why + f", capped at the model's maximum {f.max_length}"
     return Choice(length, why + "; each batch is cut to its own longest text")
+
+
+def _long_text(f: Facts, decided: dict) -> Choice:
+    if f.text_pairs:
+        return Choice("truncate", "sentence pairs are packed together into one sequence: windows read single texts")
+    if f.token_lengths is None or not len(f.token_lengths):
+        return Choice("truncate", "this backbone's tokenizer cannot be run ahead of the model: texts are cut to "
+                                  "the sequence length")
+    length = int(decided["sequence_length"].value)
+    longer = int(np.sum(f.token_lengths > length))
+    share = longer / len(f.token_lengths)
+    limit = f"{length} tokens" + (" (the model's maximum)" if f.max_length and length >= f.max_length else "")
+    counted = f"{longer:,} of your {len(f.token_lengths):,} training texts ({share:.1%}) are longer than {limit}"
+    if share > LONG_TEXT_SHARE:
+        return Choice("window", f"{counted}, more than {LONG_TEXT_SHARE:.0%}: each text is read as windows of "
+                                f"{length} tokens, half a window apart, at most 8 (--max-windows), whose logits "
+                                f"are averaged")
+    return Choice("truncate", f"{counted}, at most {LONG_TEXT_SHARE:.0%}: those are cut to their first {length} "
+                              f"tokens")
 
 
 def _pooling(f: Facts, _) -> Choice:
@@ -271,7 +293,7 @@ def _image_size(f: Facts, _) -> Choice:
 
 
 _AUTO = {
-    "sequence_length": _sequence_length, "pooling": _pooling, "dropout": _dropout, "class_weight": _class_weight,
+    "sequence_length": _sequence_length, "long_text": _long_text, "pooling": _pooling, "dropout": _dropout, "class_weight": _class_weight,
     "batch_size": _batch_size,
     "epochs": _epochs, "learning_rate": _learning_rate, "early_stopping_patience": _patience,
     "fine_tune_epochs": _fine_tune_epochs, "unfreeze": _unfreeze,

@@ -33,6 +33,7 @@ from tfxfer.finetune.checkpoints import without_optimizer
 from tfxfer.finetune.thresholds import DEFAULT_THRESHOLD
 from tfxfer.io.atomic import fsync_path, fsync_tree
 from tfxfer.models.classifier import TransferClassifier
+from tfxfer.models.layers import Windowing
 from tfxfer.serving.servable import load_signature, versions
 from tfxfer.serving.serving_contract import check_serving_ops
 
@@ -299,8 +300,10 @@ def export_saved_model(
         target = {"target": dict(zip(("mean", "std"), model.target_scale, strict=True))} if labels == "numeric" else {}
         if labels == "multi":
             target = {"thresholds": thresholds}
+        long_text = {"long_text": _long_text(model)} if task == "text" else {}
         info_file.write_text(json.dumps({"task": task, "inputs": inputs, "labels": labels,
                                          "outputs": _OUTPUTS[labels], "classes": list(class_names), **target,
+                                         **long_text,
                                          **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
         servable = _Servable(model, list(class_names), task, max_image_pixels, thresholds)
@@ -323,6 +326,17 @@ def export_saved_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _long_text(model: TransferClassifier) -> dict:
+    """What the exported model does with a text longer than its sequence length: ``truncate``,
+    or ``window`` with the tokens per window (special tokens excluded), the stride and the most
+    windows a text is read as (tfxfer.models.layers.Windowing)."""
+    windowing = next((layer for layer in model.layers if isinstance(layer, Windowing)), None)
+    if windowing is None:
+        return {"mode": "truncate"}
+    return {"mode": "window", "window_tokens": windowing.window, "stride": windowing.stride,
+            "max_windows": windowing.max_windows, "aggregation": "mean"}
 
 
 def _class_names(model: TransferClassifier, given: list[str] | None) -> list[str]:
