@@ -515,6 +515,11 @@ def _log_early_stop(phase: _Phase, callbacks: list, last_epoch: int, state: RunS
         stopped, best, loss = state.epochs_done, state.best_epoch, state.best_loss
         patience = stopped - best
     else:
+        best = stopper.best_epoch + 1 if stopper is not None and stopper.best_epoch is not None else state.best_epoch
+        if best == last_epoch and (stopper is not None or state.best_loss is not None):
+            log.info("phase %d ran all its epochs (%d) with val loss still improving at the last: more (%s) may "
+                     "help", phase.number, last_epoch - state.phase_start,
+                     "--epochs" if phase.number == 1 else "--fine-tune-epochs")
         return
     log.info("phase %d stopped early after epoch %d of %d: val loss had not improved for %s; "
              "keeping the weights of epoch %d (val loss %.4f)", phase.number, stopped, last_epoch,

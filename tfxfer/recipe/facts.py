@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfxfer.errors import first_line
 from tfxfer.recipe.rules import Facts
 
 log = logging.getLogger("tfxfer")
@@ -130,11 +131,14 @@ def token_lengths(backbone: str, texts: list[str], pairs: list[str] | None = Non
     scheme, name = split_uri(backbone)
     if scheme != "kerashub":
         return None
+    looks_like_path = "/" in name or name.startswith(".")
+    if looks_like_path and not Path(name).expanduser().is_dir():
+        return None  # a directory that does not exist: the model loader says so in one line
     preset = str(Path(name).expanduser().resolve()) if Path(name).expanduser().is_dir() else name
     try:
         tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
     except Exception as e:  # noqa: BLE001 - the model loader reports loading errors properly
-        log.info("token lengths not measured: the tokenizer of %s did not load alone (%s)", backbone, e)
+        log.info("token lengths not measured: the tokenizer of %s did not load alone (%s)", backbone, first_line(e))
         return None
     def counted(batch: list[str]) -> list[int]:
         tokens = tokenizer(tf.constant(batch))

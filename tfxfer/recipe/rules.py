@@ -210,7 +210,8 @@ def _epochs(f: Facts, decided: dict) -> Choice:
                       "trained to convergence first (TREC +0.022, Rotten Tomatoes +0.004; benchmarks/RESULTS.md)")
     if f.cached:
         return Choice(HEAD_EPOCHS_CACHED, "the head trains on cached backbone features (milliseconds an epoch) "
-                                          "until val loss stops improving")
+                                          f"until val loss stops improving, {HEAD_EPOCHS_CACHED} at most (the run "
+                                          f"says so if it is still improving then)")
     return Choice(HEAD_EPOCHS_UNCACHED, "no cached features (each epoch runs the whole backbone): a few epochs")
 
 
