@@ -264,7 +264,7 @@ class WindowMean(keras.layers.Layer):
     windows' logits (then the softmax), and the head and its cached features see one row per
     text.
 
-    TODO(multi-label, built on another branch): a multi-label head should take the max of the
+    TODO(multi-label, which averages its windows for now): a multi-label head should take the max of the
     windows' logits (a label present in any window is present in the text), which is not the
     max of the features: it needs the head applied per window, then the max per text.
     """
