@@ -28,7 +28,7 @@ from tfxfer.finetune.distribution import is_chief, select_strategy, strategy_nam
 from tfxfer.finetune.losses import loss_and_metrics
 from tfxfer.finetune.phases import fine_tune
 from tfxfer.finetune.precision import set_mixed_precision
-from tfxfer.finetune.thresholds import DEFAULT_THRESHOLD
+from tfxfer.finetune.thresholds import model_thresholds
 from tfxfer.io.atomic import rename_durably, temporary_sibling, write_text_atomically
 from tfxfer.io.lock import DirectoryLock, LockHeld
 from tfxfer.io.progress import stdout_logger
@@ -513,19 +513,18 @@ def _headline(scores: dict) -> str:
     """A split's main scores in a few words: accuracy, a regression's MAE, RMSE, R² and Spearman,
     or a multi-label classifier's micro/macro F1, mAP and subset accuracy."""
     if scores.get("labels") == "multi":
-        return ", ".join(f"{name} {scores[key]:.4f}" if scores[key] is not None else f"{name} -"
-                         for name, key in (("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"),
-                                           ("mAP", "mean_average_precision"), ("subset accuracy", "subset_accuracy")))
-    if "mae" in scores:
-        return ", ".join(f"{name} {scores[key]:.4f}" if scores[key] is not None else f"{name} -"
-                         for name, key in (("MAE", "mae"), ("RMSE", "rmse"), ("R²", "r2"), ("Spearman", "spearman")))
-    return f"accuracy {scores['accuracy']:.4f} (balanced {scores['balanced_accuracy']:.4f})"
+        shown = (("micro-F1", "micro_f1"), ("macro-F1", "macro_f1"), ("mAP", "mean_average_precision"),
+                 ("subset accuracy", "subset_accuracy"))
+    elif "mae" in scores:
+        shown = (("MAE", "mae"), ("RMSE", "rmse"), ("R²", "r2"), ("Spearman", "spearman"))
+    else:
+        return f"accuracy {scores['accuracy']:.4f} (balanced {scores['balanced_accuracy']:.4f})"
+    return ", ".join(f"{name} {scores[key]:.4f}" if scores[key] is not None else f"{name} -" for name, key in shown)
 
 
 def _over_thresholds(model: keras.Model, probabilities: np.ndarray) -> np.ndarray:
     """Multi-label: which classes the model predicts, each over its threshold (0.5 without)."""
-    thresholds = model.thresholds or [DEFAULT_THRESHOLD] * probabilities.shape[1]
-    return probabilities >= np.asarray(thresholds, np.float32)
+    return probabilities >= np.asarray(model_thresholds(model, probabilities.shape[1]), np.float32)
 
 
 def weights_checksum(model: keras.Model) -> float:

@@ -57,6 +57,12 @@ def choose_thresholds(probabilities: np.ndarray, targets: np.ndarray) -> list[fl
     return [round(_best_cut(probabilities[:, c], targets[:, c]), 6) for c in range(probabilities.shape[1])]
 
 
+def model_thresholds(model, classes: int) -> list[float]:
+    """The thresholds a multi-label model predicts with: its own (``model.thresholds``), or 0.5
+    for every class where none were chosen (trained without a val split)."""
+    return list(model.thresholds or [DEFAULT_THRESHOLD] * classes)
+
+
 def thresholds_on(model, val) -> list[float]:
     """:func:`choose_thresholds` on the model's probabilities over a batched ``(inputs,
     multi-hot labels)`` dataset."""

@@ -30,7 +30,7 @@ from tfxfer.data.class_names import check_class_names
 from tfxfer.data.images import DEFAULT_MAX_PIXELS, decode_batch
 from tfxfer.errors import TfxferError
 from tfxfer.finetune.checkpoints import without_optimizer
-from tfxfer.finetune.thresholds import DEFAULT_THRESHOLD
+from tfxfer.finetune.thresholds import model_thresholds
 from tfxfer.io.atomic import fsync_path, fsync_tree
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.layers import Windowing
@@ -279,9 +279,7 @@ def export_saved_model(
     if labels == "numeric" and class_names:
         raise TfxferError("a model for numeric labels has no classes: leave class_names out")
     class_names = [] if labels == "numeric" else _class_names(model, class_names)
-    thresholds = None
-    if labels == "multi":  # none chosen (trained without val): 0.5, each sigmoid's even odds
-        thresholds = model.thresholds or [DEFAULT_THRESHOLD] * len(class_names)
+    thresholds = model_thresholds(model, len(class_names)) if labels == "multi" else None
     check_class_names(class_names, "export_saved_model class_names")
     try:
         check_model_name(name)
@@ -297,12 +295,13 @@ def export_saved_model(
     try:
         info_file = staging / "tfxfer.json"
         limits = {"max_image_pixels": max_image_pixels} if task == "image" else {}
-        target = {"target": dict(zip(("mean", "std"), model.target_scale, strict=True))} if labels == "numeric" else {}
-        if labels == "multi":
-            target = {"thresholds": thresholds}
+        if labels == "numeric":
+            label_info = {"target": dict(zip(("mean", "std"), model.target_scale, strict=True))}
+        else:
+            label_info = {"thresholds": thresholds} if labels == "multi" else {}
         long_text = {"long_text": _long_text(model)} if task == "text" else {}
         info_file.write_text(json.dumps({"task": task, "inputs": inputs, "labels": labels,
-                                         "outputs": _OUTPUTS[labels], "classes": list(class_names), **target,
+                                         "outputs": _OUTPUTS[labels], "classes": list(class_names), **label_info,
                                          **long_text,
                                          **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
