@@ -117,14 +117,14 @@ TEXT_CLASSES = ["neg", "pos"]
 
 
 def small_image_model(bias=(0.5, 0.0, -0.5)):
-    """An untrained MobileNetV3Small at 32 px; its head's bias sets how the probabilities lean
+    """An untrained MobileNet at 32 px; its head's bias sets how the probabilities lean
     (a fresh head's are uniform), so that two versions answer differently."""
     import keras
 
     import tfxfer
 
     keras.utils.set_random_seed(0)
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
     model.trainable_weights[-1].assign(np.asarray(bias, np.float32))  # the frozen backbone leaves the head's
     return model
 
@@ -140,7 +140,7 @@ def small_exports(tmp_path_factory, tiny_preset) -> Path:
     import tfxfer
 
     root = tmp_path_factory.mktemp("exports")
-    settings = {"backbone": "keras:MobileNetV3Small", "image_size": 32, "pooling": "avg", "dropout": 0.2,
+    settings = {"backbone": "keras:MobileNet", "image_size": 32, "pooling": "avg", "dropout": 0.2,
                 "weights": "none", "mixed_precision": False}
     tfxfer.export_saved_model(small_image_model(), root, "photos", IMAGE_CLASSES, metadata={"config": settings})
     keras.utils.set_random_seed(0)

@@ -29,7 +29,7 @@ TEXTS = ["the film was wonderful.", "honestly, the plot is dreadful from start t
 
 
 def _keras_image(request):
-    return {"task": "image", "backbone": "keras:MobileNetV3Small", "weights": "none"}
+    return {"task": "image", "backbone": "keras:MobileNet", "weights": "none"}
 
 
 def _kerashub_image(request):

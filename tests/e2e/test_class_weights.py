@@ -36,7 +36,7 @@ def test_both_phases_minimise_the_weighted_loss_computed_by_hand(class_weight, t
     manifest = _skewed_manifest(tiny_images, tmp_path)
     data = tfxfer.load_image_data(str(manifest), str(manifest), image_size=(32, 32), batch_size=64)
     keras.utils.set_random_seed(0)
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32),
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32),
                                           dropout=0.0)
     model.trainable_weights[-1].assign(np.array([-2.0, 0.0, 2.0], np.float32))  # the head's bias: lean to red
 
@@ -61,7 +61,7 @@ def test_the_recipe_decides_and_records_class_weights(tiny_images, tmp_path):
     manifest = _skewed_manifest(tiny_images, tmp_path / "data")
     val = tmp_path / "data" / "val.csv"
     val.write_text(manifest.read_text())
-    result = run_cli("tfxfer.train", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
+    result = run_cli("tfxfer.train", "--backbone", "keras:MobileNet", "--weights", "none",
                      "--image-size", "32", "--batch-size", "8", "--epochs", "1", "--fine-tune-epochs", "0",
                      "--train", str(manifest), "--val", str(val),
                      "--output", str(tmp_path / "run"), "--export-dir", str(tmp_path / "exported"))
@@ -93,7 +93,7 @@ def test_bad_class_weights_exit_2_with_one_line(tiny_images, tmp_path):
         (str(negative), "the weight of 'red' must be a number > 0, got -1"),
     ]
 
-    common = ["--backbone", "keras:MobileNetV3Small", "--weights", "none", "--image-size", "32", "--recipe", "fixed",
+    common = ["--backbone", "keras:MobileNet", "--weights", "none", "--image-size", "32", "--recipe", "fixed",
               "--train", manifest, "--export-dir", tmp_path / "exported"]
     refused("tfxfer.train", [([*common, "--class-weight", value, "--output", tmp_path / f"run{i}"], message)
                              for i, (value, message) in enumerate(cases)], tmp_path)

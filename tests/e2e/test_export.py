@@ -29,7 +29,7 @@ def model():
     import keras
 
     keras.utils.set_random_seed(1)
-    return tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(64, 64))
+    return tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(64, 64))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def mixed_images(tmp_path_factory) -> list[Path]:
 
 
 def test_fresh_process_gives_the_keras_models_numbers(model, mixed_images, tmp_path):
-    path = tfxfer.export_saved_model(model, tmp_path, "animals", CLASSES, metadata={"backbone": "keras:MobileNetV3Small"})
+    path = tfxfer.export_saved_model(model, tmp_path, "animals", CLASSES, metadata={"backbone": "keras:MobileNet"})
     assert path == tmp_path / "animals" / "1"
     blobs = [p.read_bytes() for p in mixed_images]
     expected = model.predict(decode_batch(tf.constant(blobs), (64, 64)), verbose=0)
@@ -80,7 +80,7 @@ def test_fresh_process_gives_the_keras_models_numbers(model, mixed_images, tmp_p
     assert signature.structured_outputs["class_id"].dtype == tf.int64
     assert (path / "assets" / "labels.txt").read_text().splitlines() == CLASSES
     info = json.loads((path / "assets" / "tfxfer.json").read_text())
-    assert info["classes"] == CLASSES and info["backbone"] == "keras:MobileNetV3Small"
+    assert info["classes"] == CLASSES and info["backbone"] == "keras:MobileNet"
 
 
 def test_decoding_handles_every_format(mixed_images):
@@ -113,7 +113,7 @@ def test_versions_count_up_and_each_variable_is_stored_once(model, tmp_path):
 def test_an_interrupted_export_leaves_no_version(tmp_path):
     script = (
         "import tfxfer\n"
-        "m = tfxfer.build_image_classifier('keras:MobileNetV3Small', 3, weights='none', image_size=(64, 64))\n"
+        "m = tfxfer.build_image_classifier('keras:MobileNet', 3, weights='none', image_size=(64, 64))\n"
         f"tfxfer.export_saved_model(m, {str(tmp_path)!r}, 'animals', ['a', 'b', 'c'])\n"
     )
     process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
@@ -128,6 +128,6 @@ def test_an_interrupted_export_leaves_no_version(tmp_path):
     assert not [p for p in model_dir.iterdir() if p.name.isdigit()]
     assert list(model_dir.glob(".tmp-*")), "the interrupted export left its temporary directory"
     # The next export cleans the dead one's leftovers and takes version 1.
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(64, 64))
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(64, 64))
     assert tfxfer.export_saved_model(model, tmp_path, "animals", ["a", "b", "c"]).name == "1"
     assert sorted(p.name for p in model_dir.iterdir()) == ["1"]

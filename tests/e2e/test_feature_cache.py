@@ -73,7 +73,7 @@ def test_cached_head_matches_uncached_text(sentiment_csvs, tiny_preset):
 def test_cache_is_reused_only_for_the_same_backbone_and_data(tiny_images, tmp_path):
     cache_dir = tmp_path / "cache"
 
-    def run(root, backbone="keras:MobileNetV3Small", weights="none", seed=0):
+    def run(root, backbone="keras:MobileNet", weights="none", seed=0):
         keras.utils.set_random_seed(seed)
         model = tfxfer.build_image_classifier(backbone, 3, image_size=(32, 32), weights=weights)
         data = load_image_data(str(root), image_size=(32, 32), batch_size=8, val_split=0.25)
@@ -105,7 +105,7 @@ def test_large_features_are_read_from_disk_in_the_same_order(tiny_images, tmp_pa
     """Above the memory limit the features are gathered from the memory-mapped file: the same
     batches, in the same order."""
     keras.utils.set_random_seed(0)
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, image_size=(32, 32), weights="none")
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, image_size=(32, 32), weights="none")
     data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=4, val_split=0.25, seed=5)
     in_memory = feature_cache.cached_head(model, data, tmp_path / "cache")
     on_disk = feature_cache.cached_head(model, data, tmp_path / "cache", memory_limit=0)
@@ -123,7 +123,7 @@ def test_large_features_are_read_from_disk_in_the_same_order(tiny_images, tmp_pa
 
 
 def test_random_layer_before_the_head_turns_caching_off(tiny_images, caplog):
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, image_size=(32, 32), weights="none")
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, image_size=(32, 32), weights="none")
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.RandomFlip("horizontal", name="flip")(inputs)
     for layer in model.layers[1:]:
@@ -140,7 +140,7 @@ def test_random_layer_before_the_head_turns_caching_off(tiny_images, caplog):
 
 
 def test_cli_caches_by_default_and_says_so(tiny_images, tmp_path):
-    args = ["tfxfer.train", "--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
+    args = ["tfxfer.train", "--task", "image", "--backbone", "keras:MobileNet", "--weights", "none",
             "--train", str(tiny_images), "--image-size", "32", "--epochs", "2", "--fine-tune-epochs", "0", "--batch-size", "8",
             "--export-dir", str(tmp_path / "models")]
     result = run_cli(*args, "--output", str(tmp_path / "run"))
@@ -171,7 +171,7 @@ def test_head_epochs_checkpoint_only_the_head_and_resume_from_it(tiny_images, tm
 
     def build():
         keras.utils.set_random_seed(0)
-        return tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, image_size=(32, 32), weights="none")
+        return tfxfer.build_image_classifier("keras:MobileNet", 3, image_size=(32, 32), weights="none")
 
     data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25)
     checkpoints = Checkpoints(tmp_path / "checkpoints")

@@ -12,7 +12,7 @@ import yaml
 from tests.conftest import error_line, refused, run_cli, run_in_one_process, write_image
 
 # --recipe fixed: these tests are about the CLI, not the recipe's choices (tests/test_recipe.py).
-FAST = ["--task", "image", "--backbone", "keras:MobileNetV3Small", "--weights", "none",
+FAST = ["--task", "image", "--backbone", "keras:MobileNet", "--weights", "none",
         "--image-size", "32", "--batch-size", "8", "--recipe", "fixed"]
 
 
@@ -62,7 +62,7 @@ def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
     assert history[0].startswith("epoch") and len(history) == 1 + 3
     assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
     hparams, finals = tensorboard_hparams(run / "tensorboard")
-    assert {"epochs": 2.0, "fine_tune_epochs": 1.0, "backbone": "keras:MobileNetV3Small",
+    assert {"epochs": 2.0, "fine_tune_epochs": 1.0, "backbone": "keras:MobileNet",
             "learning_rate": 0.001, "cache_features": True}.items() <= hparams.items()  # resolved: no "default"
     assert finals["final/val_accuracy"] == pytest.approx(metrics["val"]["accuracy"])
     for png in ("plots/training_curves.png", "plots/confusion_matrix.png", "evaluation/confusion_matrix.png",
@@ -78,7 +78,7 @@ def test_train_writes_run_directory_and_export(tiny_images, tmp_path):
     assert (export / "saved_model.pb").exists()
     assert (export / "assets" / "labels.txt").read_text().split() == ["blue", "green", "red"]
     info = json.loads((export / "assets" / "tfxfer.json").read_text())
-    assert info["backbone"] == "keras:MobileNetV3Small" and info["task"] == "image"
+    assert info["backbone"] == "keras:MobileNet" and info["task"] == "image"
     assert "tensorflow" in info["versions"]
 
     # --file: one path a line, relative to the list's folder; a file that is not an image is named.
@@ -129,29 +129,30 @@ def _folder_with_corrupt_class(root: Path, good: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize(
-    "case, args, expected",
-    [
-        ("missing path", ["--train", "/nonexistent/photos"], "does not exist"),
-        ("non-numeric epochs", ["--epochs", "three"], "--epochs must be a whole number"),
-        ("negative epochs", ["--epochs", "-1"], "--epochs must be >= 0"),
-        ("zero batch size", ["--batch-size", "0"], "--batch-size must be >= 1"),
-        ("negative learning rate", ["--learning-rate", "-0.1"], "--learning-rate must be > 0"),
-        ("non-numeric learning rate", ["--learning-rate", "fast"], "--learning-rate must be a number"),
-        ("bad unfreeze", ["--unfreeze", "some"], "--unfreeze must be 'all' or a number"),
-        ("bad strategy", ["--strategy", "quantum"], "--strategy must be one of"),
-        ("unknown flag", ["--epoch", "3"], "unknown flag --epoch; did you mean --epochs?"),
-        ("unknown scheme", ["--backbone", "torch:resnet"], "unknown backbone"),
-        ("val split out of range", ["--val-split", "1.5"], "--val-split must be"),
-    ],
-)
-def test_bad_flags_exit_2_with_one_line(case, args, expected, tiny_images, tmp_path):
-    base = {"--train": str(tiny_images)}
-    merged = [*FAST, *sum(([k, v] for k, v in base.items() if k not in args), []), *args]
-    result = train(*merged, tmp_path=tmp_path)
-    assert result.returncode == 2, (case, result.stderr[-2000:])
-    assert expected in error_line(result), case
-    assert not (tmp_path / "run" / "config.yaml").exists()
+BAD_FLAGS = [
+    (["--train", "/nonexistent/photos"], "does not exist"),
+    (["--epochs", "three"], "--epochs must be a whole number"),
+    (["--epochs", "-1"], "--epochs must be >= 0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--learning-rate", "-0.1"], "--learning-rate must be > 0"),
+    (["--learning-rate", "fast"], "--learning-rate must be a number"),
+    (["--unfreeze", "some"], "--unfreeze must be 'all' or a number"),
+    (["--strategy", "quantum"], "--strategy must be one of"),
+    (["--epoch", "3"], "unknown flag --epoch; did you mean --epochs?"),
+    (["--backbone", "torch:resnet"], "unknown backbone"),
+    (["--val-split", "1.5"], "--val-split must be"),
+]
+
+
+def test_bad_flags_exit_2_with_one_line(tiny_images, tmp_path):
+    """Each bad flag, as its own command (all in one process: tests/cli_cases.py)."""
+    cases = []
+    for i, (args, expected) in enumerate(BAD_FLAGS):
+        train_data = [] if "--train" in args else ["--train", tiny_images]
+        cases.append(([*FAST, *train_data, *args, "--output", tmp_path / f"run{i}",
+                       "--export-dir", tmp_path / "exported"], expected))
+    refused("tfxfer.train", cases, tmp_path)
+    assert not any((tmp_path / f"run{i}" / "config.yaml").exists() for i in range(len(cases)))
     assert not (tmp_path / "exported").exists() or not any((tmp_path / "exported").rglob("saved_model.pb"))
 
 
@@ -183,7 +184,7 @@ def test_bad_data_and_backbones_exit_2(tiny_images, tiny_preset, tmp_path):
         (["--train", str(corrupt)], f"{corrupt / 'broken'} has no readable image (2 file(s), none decodes within 89,478,485 pixels)"),
         (["--train", str(tiny_images), "--val", str(unseen)], "never seen in training: purple"),
         (["--train", str(tiny_images), "--backbone", "keras:ResNet51"], "unknown keras.applications model 'ResNet51'"),
-        (["--train", str(tiny_images), "--weights", str(wrong_weights)], f"weights file {wrong_weights} does not fit keras:MobileNetV3Small"),
+        (["--train", str(tiny_images), "--weights", str(wrong_weights)], f"weights file {wrong_weights} does not fit keras:MobileNet"),
         (["--train", str(tiny_images), "--weights", "/nope.weights.h5"], "neither 'imagenet', 'none' nor an existing weights file"),
         (["--train", str(tiny_images), "--fine-tune-epochs", "1", "--unfreeze", "100000"], "--unfreeze 100000 is beyond the backbone's depth"),
         (["--train", str(tiny_images), "--backbone", "kerashub:/no/such/preset"], "does not exist"),
@@ -233,7 +234,7 @@ def test_predict_bad_inputs(tmp_path):
 
 
 def test_time_budget_sizes_fine_tuning_from_a_measured_step(tiny_images, tmp_path):
-    result = train("--backbone", "keras:MobileNetV3Small", "--weights", "none", "--image-size", "32",
+    result = train("--backbone", "keras:MobileNet", "--weights", "none", "--image-size", "32",
                    "--train", str(tiny_images), "--time-budget", "1m", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     row = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["fine_tune_epochs"])
@@ -242,6 +243,6 @@ def test_time_budget_sizes_fine_tuning_from_a_measured_step(tiny_images, tmp_pat
     assert metrics["time_budget"]["seconds"] == 60 and metrics["time_budget"]["used_seconds"] > 0
     assert 1 <= metrics["epochs"]["phase2"] <= metrics["recipe"]["fine_tune_epochs"]["value"]  # may stop early
     assert "time budget 60s: this run took" in result.stdout
-    bad = train("--backbone", "keras:MobileNetV3Small", "--train", str(tiny_images), "--time-budget", "soon",
+    bad = train("--backbone", "keras:MobileNet", "--train", str(tiny_images), "--time-budget", "soon",
                 tmp_path=tmp_path)
     assert bad.returncode == 2 and "--time-budget must be a duration such as 10m" in error_line(bad)

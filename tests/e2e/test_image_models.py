@@ -14,7 +14,7 @@ from tfxfer.errors import TfxferError
 
 
 def test_frozen_phase_leaves_the_backbone_untouched(tiny_images):
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
     before = [np.array(v.numpy()) for v in model.get_layer("backbone").weights]
     data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8)
     tfxfer.fine_tune(model, data.train, data.val, epochs=2, fine_tune_epochs=0, verbose=0)
@@ -28,7 +28,7 @@ def test_fine_tuning_that_ends_worse_on_val_gives_way_to_the_head_alone(tiny_ima
     phase keeps its last weights: tests/e2e/test_backbone_kinds.py sees phase 2's.)"""
     def train(**phase2):
         keras.utils.set_random_seed(3)
-        model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+        model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
         data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25)
         result = tfxfer.fine_tune(model, data, epochs=3, learning_rate=1e-2, early_stopping_patience=5,
                                   unfreeze="all", verbose=0, **phase2)
@@ -77,13 +77,13 @@ def test_unknown_names_are_user_errors():
     with pytest.raises(TfxferError, match="num_classes must be at least 2"):
         tfxfer.build_image_classifier("keras:ResNet50", 1, weights="none")
     with pytest.raises(TfxferError, match="pooling 'sum'"):
-        tfxfer.build_image_classifier("keras:MobileNetV3Small", 2, weights="none", image_size=(32, 32), pooling="sum")
+        tfxfer.build_image_classifier("keras:MobileNet", 2, weights="none", image_size=(32, 32), pooling="sum")
 
 
 def test_a_seed_makes_a_run_repeatable(tiny_images):
     def run_once():
         keras.utils.set_random_seed(5)
-        model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+        model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
         data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=4, seed=5)
         return tfxfer.fine_tune(model, data.train, data.val, epochs=2, fine_tune_epochs=1, verbose=0).history
 
@@ -97,7 +97,7 @@ def test_fine_tune_decides_what_it_is_not_told_as_the_cli_does(tiny_images, capl
     from tfxfer.finetune.phases import phase_settings
     from tfxfer.recipe import Facts, decide
 
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
     data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8)
     decided = phase_settings(model, data.train, data, True, epochs=None, fine_tune_epochs=None, unfreeze=None,
                              learning_rate=2e-3, fine_tune_learning_rate=None, early_stopping_patience=None)
@@ -115,7 +115,7 @@ def test_fine_tune_decides_what_it_is_not_told_as_the_cli_does(tiny_images, capl
 
 
 def test_data_the_model_cannot_take_is_one_line_before_any_training(tiny_images, tiny_preset):
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
     data = load_image_data(str(tiny_images), image_size=(40, 40), batch_size=8)
     with pytest.raises(TfxferError, match=r"^the data's images are 40x40 pixels but the model takes 32x32: "
                                           r"load them with image_size=\(32, 32\)"):

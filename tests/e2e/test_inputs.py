@@ -28,9 +28,9 @@ def test_train_refuses_a_mac_csv_a_class_name_with_a_newline_and_a_zero_pixel_li
     results = refused("tfxfer.train", [
         (["--task", "text", "--backbone", f"kerashub:{tiny_preset}", "--train", str(mac), *outputs],
          f"{mac} line 1 has a carriage return"),
-        (["--backbone", "keras:MobileNetV3Small", "--weights", "none", "--train", str(tmp_path / "data"), *outputs],
+        (["--backbone", "keras:MobileNet", "--weights", "none", "--train", str(tmp_path / "data"), *outputs],
          "class name 'cat\\nsiamese' holds the control or line-break character '\\n'"),
-        (["--backbone", "keras:MobileNetV3Small", "--train", str(tmp_path / "data"), "--max-image-pixels", "0",
+        (["--backbone", "keras:MobileNet", "--train", str(tmp_path / "data"), "--max-image-pixels", "0",
           *outputs], "--max-image-pixels must be >= 1, got 0"),
     ], tmp_path)
     assert "line ends" in error_line(results[0])
@@ -152,7 +152,7 @@ def exported_image_model(temporaries) -> Path:
     import tfxfer
 
     keras.utils.set_random_seed(1)
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
     return tfxfer.export_saved_model(model, temporaries[0], "animals", ["cat", "dog", "fox"], max_image_pixels=50_000)
 
 
@@ -254,7 +254,7 @@ def test_a_full_disk_while_caching_features_is_one_line_and_cleans_up(tiny_image
         pytest.skip("needs unshare(1) to mount a small tmpfs")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    command = [sys.executable, "-m", "tfxfer.train", "--task", "image", "--backbone", "keras:MobileNetV3Small",
+    command = [sys.executable, "-m", "tfxfer.train", "--task", "image", "--backbone", "keras:MobileNet",
                "--weights", "none", "--image-size", "32", "--batch-size", "8", "--recipe", "fixed",
                "--epochs", "1", "--fine-tune-epochs", "0", "--train", str(tiny_images),
                "--output", str(run_dir), "--export-dir", str(tmp_path / "models")]

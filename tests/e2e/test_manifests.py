@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import refused, run_cli, run_in_one_process
 
-FAST = ["--backbone", "keras:MobileNetV3Small", "--weights", "none", "--image-size", "32", "--batch-size", "8",
+FAST = ["--backbone", "keras:MobileNet", "--weights", "none", "--image-size", "32", "--batch-size", "8",
         "--recipe", "fixed"]
 
 

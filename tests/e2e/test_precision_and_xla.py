@@ -22,7 +22,7 @@ def mixed_precision():
 
 def test_mixed_precision_computes_bfloat16_and_outputs_float32(mixed_precision, tiny_images, tmp_path):
     assert mixed_precision == "mixed_bfloat16"  # no GPU here: CPUs have bfloat16
-    model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+    model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
     backbone = model.get_layer("backbone").backbone
     assert {layer.compute_dtype for layer in backbone.layers if layer.weights} == {"bfloat16"}
     assert model.get_layer("classifier").compute_dtype == "float32"
@@ -62,7 +62,7 @@ class _BackboneCompiled(keras.callbacks.Callback):
 def test_xla_image_model_trains_like_without_it(tiny_images):
     def train(jit):
         keras.utils.set_random_seed(3)
-        model = tfxfer.build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32))
+        model = tfxfer.build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32))
         data = load_image_data(str(tiny_images), image_size=(32, 32), batch_size=8, val_split=0.25, seed=2)
         result = tfxfer.fine_tune(model, data, epochs=1, fine_tune_epochs=1, jit_compile=jit,
                                   early_stopping_patience=0, verbose=0)

@@ -112,7 +112,7 @@ def test_a_multi_label_model_keeps_its_thresholds_through_keras_files_and_its_ex
     import tfxfer
     from tfxfer import build_image_classifier, export_saved_model
 
-    model = build_image_classifier("keras:MobileNetV3Small", 3, weights="none", image_size=(32, 32),
+    model = build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(32, 32),
                                    labels="multi", class_names=["cat", "indoor", "sleeping"])
     assert model.head[-1].activation.__name__ == "sigmoid" and model.thresholds is None
     # training starts from each class's share of the rows (here 3/4, 1/4, 1/2), not from 0.5

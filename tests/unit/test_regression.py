@@ -103,7 +103,7 @@ def test_the_target_scale_round_trips_through_a_keras_file(tmp_path):
     import tfxfer
     from tfxfer import build_image_classifier
 
-    model = build_image_classifier("keras:MobileNetV3Small", 1, weights="none", image_size=(32, 32), labels="numeric")
+    model = build_image_classifier("keras:MobileNet", 1, weights="none", image_size=(32, 32), labels="numeric")
     assert model.labels == "numeric" and model.class_names is None and model.target_scale == (0.0, 1.0)
     model.target_scale = (3.5, 2.0)
     assert model.get_config()["target_scale"] == (3.5, 2.0)
@@ -119,7 +119,7 @@ def test_the_target_scale_round_trips_through_a_keras_file(tmp_path):
     with pytest.raises(ValueError, match="no class names"):
         loaded.class_names = ["a"]
     with pytest.raises(TfxferError, match="predicts one value: pass num_classes=1"):
-        build_image_classifier("keras:MobileNetV3Small", 2, weights="none", image_size=(32, 32), labels="numeric")
+        build_image_classifier("keras:MobileNet", 2, weights="none", image_size=(32, 32), labels="numeric")
 
 
 def test_the_recipe_says_what_it_chose_for_numeric_labels():
