@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EFFICIENTNET_LITE0, REPO, error_line, run_cli
+from tests.conftest import REPO, error_line, run_cli
 
 _MIRRORED_SCRIPT = r"""
 import json, sys
@@ -40,7 +40,7 @@ for name, strategy in (("default", tf.distribute.get_strategy()),
     keras.utils.set_random_seed(0)
     with strategy.scope():
         if task == "image":
-            model = tfxfer.build_image_classifier("kerashub:" + extra, 3, image_size=(32, 32), dropout=0.0)
+            model = tfxfer.build_image_classifier(extra, 3, image_size=(32, 32), dropout=0.0, weights="none")
             data = load_image_data(path, image_size=(32, 32), batch_size=8, seed=0)
             phases = dict(epochs=2, fine_tune_epochs=1)
         else:
@@ -84,7 +84,7 @@ def _assert_parity(losses: dict, phase1_epochs: int, phase1_tolerance: float) ->
 
 
 def test_mirrored_strategy_matches_the_default_strategy_for_images(tiny_images):
-    _assert_parity(_mirrored("image", tiny_images, str(EFFICIENTNET_LITE0)), phase1_epochs=2, phase1_tolerance=1e-3)
+    _assert_parity(_mirrored("image", tiny_images, "keras:MobileNet"), phase1_epochs=2, phase1_tolerance=1e-3)
 
 
 def test_mirrored_strategy_trains_a_raw_string_text_model(sentiment_csvs, tiny_preset):
@@ -92,7 +92,7 @@ def test_mirrored_strategy_trains_a_raw_string_text_model(sentiment_csvs, tiny_p
     _assert_parity(_mirrored("text", sentiment_csvs["train"], str(tiny_preset)), phase1_epochs=2, phase1_tolerance=3e-2)
 
 
-FAST = ["--task", "image", "--recipe", "fixed", "--backbone", f"kerashub:{EFFICIENTNET_LITE0}", "--image-size", "32",
+FAST = ["--task", "image", "--recipe", "fixed", "--backbone", "keras:MobileNet", "--weights", "none", "--image-size", "32",
         "--dropout", "0", "--early-stopping-patience", "0", "--seed", "1"]
 
 
