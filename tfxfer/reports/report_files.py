@@ -118,19 +118,13 @@ def format_report(report: dict) -> str:
         return _format_regression(report)
     if report.get("labels") == "multi":
         return _format_multilabel(report)
-    width = max(len(name) for name in [*report["per_class"], "class"]) + 2
-    lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
-             f"accuracy {report['accuracy']:.4f}   balanced accuracy {report['balanced_accuracy']:.4f}   "
-             f"macro-F1 {report['macro_f1']:.4f}   loss {report['loss']:.4f}",
-             "", f"{'class':<{width}}precision  recall  f1      support"]
-    for name, scores in report["per_class"].items():
-        lines.append(f"{name:<{width}}{scores['precision']:<11.4f}{scores['recall']:<8.4f}{scores['f1']:<8.4f}"
-                     f"{scores['support']}")
-    if report["most_confused"]:
-        lines += ["", "most confused (true -> predicted):"]
-        lines += [f"  {p['true']} -> {p['predicted']}: {p['count']}" for p in report["most_confused"]]
-    lines += ["", f"written to {report['output']}"]
-    return "\n".join(lines)
+    table = _class_table(report, "precision  recall  f1      support", lambda scores: (
+        f"{scores['precision']:<11.4f}{scores['recall']:<8.4f}{scores['f1']:<8.4f}{scores['support']}"))
+    confused = [f"  {p['true']} -> {p['predicted']}: {p['count']}" for p in report["most_confused"]]
+    return _framed(report, "", f"accuracy {report['accuracy']:.4f}   balanced accuracy "
+                               f"{report['balanced_accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}   "
+                               f"loss {report['loss']:.4f}",
+                   table, "most confused (true -> predicted):", confused)
 
 
 def _shown(value) -> str:
@@ -138,34 +132,44 @@ def _shown(value) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _format_regression(report: dict) -> str:
-    shown = _shown
-    lines = [f"{report['model']} on {report['data']}: {report['examples']} examples",
-             f"MAE {shown(report['mae'])}   RMSE {shown(report['rmse'])}   R² {shown(report['r2'])}   "
-             f"Spearman {shown(report['spearman'])}   (targets: mean {shown(report['target_mean'])}, "
-             f"std {shown(report['target_std'])})"]
-    if report["worst_examples"]:
-        lines += ["", "largest errors (true -> predicted):"]
-        lines += [f"  {row['true']:.4g} -> {row['predicted']:.4g}: {row['input'][:70]}"
-                  for row in report["worst_examples"][:5]]
+def _class_table(report: dict, columns: str, cells) -> list[str]:
+    """A per-class table: the header ``class`` + ``columns``, then a row a class (``cells(scores)``)."""
+    width = max(len(name) for name in [*report["per_class"], "class"]) + 2
+    return [f"{'class':<{width}}{columns}",
+            *(f"{name:<{width}}{cells(scores)}" for name, scores in report["per_class"].items())]
+
+
+def _framed(report: dict, kind: str, scores: str, table: list[str], listed_as: str, listed: list[str]) -> str:
+    """Every kind's report: what was scored on what, its scores, its table, up to five of its
+    worst rows (when there are any) and where the files went."""
+    lines = [f"{report['model']} on {report['data']}: {report['examples']} examples{kind}", scores]
+    if table:
+        lines += ["", *table]
+    if listed:
+        lines += ["", listed_as, *listed]
     lines += ["", f"written to {report['output']}"]
     return "\n".join(lines)
+
+
+def _format_regression(report: dict) -> str:
+    shown = _shown
+    worst = [f"  {row['true']:.4g} -> {row['predicted']:.4g}: {row['input'][:70]}"
+             for row in report["worst_examples"][:5]]
+    return _framed(report, "", f"MAE {shown(report['mae'])}   RMSE {shown(report['rmse'])}   R² {shown(report['r2'])}   "
+                               f"Spearman {shown(report['spearman'])}   (targets: mean {shown(report['target_mean'])}, "
+                               f"std {shown(report['target_std'])})",
+                   [], "largest errors (true -> predicted):", worst)
 
 
 def _format_multilabel(report: dict) -> str:
     shown = _shown
-    width = max(len(name) for name in [*report["per_class"], "class"]) + 2
-    lines = [f"{report['model']} on {report['data']}: {report['examples']} examples (multi-label)",
-             f"micro-F1 {shown(report['micro_f1'])}   macro-F1 {shown(report['macro_f1'])}   "
-             f"mAP {shown(report['mean_average_precision'])}   subset accuracy {shown(report['subset_accuracy'])}   "
-             f"loss {shown(report['loss'])}",
-             "", f"{'class':<{width}}precision  recall  f1      AP      threshold  support"]
-    for name, scores in report["per_class"].items():
-        lines.append(f"{name:<{width}}{scores['precision']:<11.4f}{scores['recall']:<8.4f}{scores['f1']:<8.4f}"
-                     f"{shown(scores['average_precision']):<8}{shown(scores['threshold']):<11}{scores['support']}")
-    if report["worst_examples"]:
-        lines += ["", "most wrong labels (true -> predicted):"]
-        lines += [f"  {row['true'] or '-'} -> {row['predicted'] or '-'}: {row['input'][:60]}"
-                  for row in report["worst_examples"][:5]]
-    lines += ["", f"written to {report['output']}"]
-    return "\n".join(lines)
+    table = _class_table(report, "precision  recall  f1      AP      threshold  support", lambda scores: (
+        f"{scores['precision']:<11.4f}{scores['recall']:<8.4f}{scores['f1']:<8.4f}"
+        f"{shown(scores['average_precision']):<8}{shown(scores['threshold']):<11}{scores['support']}"))
+    worst = [f"  {row['true'] or '-'} -> {row['predicted'] or '-'}: {row['input'][:60]}"
+             for row in report["worst_examples"][:5]]
+    return _framed(report, " (multi-label)",
+                   f"micro-F1 {shown(report['micro_f1'])}   macro-F1 {shown(report['macro_f1'])}   "
+                   f"mAP {shown(report['mean_average_precision'])}   subset accuracy "
+                   f"{shown(report['subset_accuracy'])}   loss {shown(report['loss'])}",
+                   table, "most wrong labels (true -> predicted):", worst)
