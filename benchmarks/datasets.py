@@ -61,6 +61,15 @@ Sentence pairs
   Debian package: benchmarks/RESULTS.md lists what was searched. Also writes the same pairs
   with the two questions joined into one ``text`` column (``concatenated_*.csv``).
 
+Word pairs with numeric labels
+------------------------------
+* ``simlex_csv()``: SimLex-999 (Hill, Reichart & Korhonen, Computational Linguistics 2015): 999
+  English word pairs (nouns, verbs, adjectives), each scored 0-10 for similarity (not
+  relatedness: "coast, shore" 9.0, "cup, coffee" 0.6) as the mean of about 50 raters; a CSV
+  ``word1,word2,label``. Source: the test data inside ``gensim==4.4.0`` (LGPL-2.1; the wheel is
+  per Python version and platform, its data the same in each), ``gensim/test/test_data/
+  simlex999.txt``; SimLex-999 itself is free to use with attribution.
+
 Images
 ------
 * ``lfw_face_folders()``: 200 real photo crops from Labeled Faces in the Wild, 25x25 grey:
@@ -92,6 +101,7 @@ SKIMAGE_PACKAGE = "scikit-image==0.26.0"
 KAOMOJI_PACKAGE = "kaomoji-dataset==1.0.6"
 KAOMOJI_AXES = ("emotion", "intent", "subject")
 EMOLEX_PACKAGE = "nrclex==4.1.0"
+GENSIM_PACKAGE = "gensim==4.4.0"
 KAOMOJI_MIN_ROWS = 40  # a keyword group labels at least this many core kaomoji to become a class
 NEWSGROUPS_4 = ("comp.graphics", "rec.sport.hockey", "sci.space", "talk.politics.mideast")
 TREC_CLASSES = {"ABBR": "abbreviation", "DESC": "description", "ENTY": "entity",
@@ -205,6 +215,20 @@ def emolex_csv() -> Path:
                                                      for word, emotions in sorted(lexicon.items()) if emotions))
 
     return demo._extract_atomically(target, fill) / "emolex.csv"
+
+
+def simlex_csv() -> Path:
+    """CSV (``word1,word2,label``) of SimLex-999's word pairs and their mean similarity scores."""
+    target = demo.cache_dir() / "simlex999"
+
+    def fill(tmp: Path) -> None:
+        with zipfile.ZipFile(demo._download_wheel(GENSIM_PACKAGE)) as wheel:
+            raw = wheel.read("gensim/test/test_data/simlex999.txt").decode("utf-8")
+        rows = [line.split("\t") for line in raw.splitlines() if line.strip() and not line.startswith("#")]
+        with open(tmp / "simlex999.csv", "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([["word1", "word2", "label"], *rows])
+
+    return demo._extract_atomically(target, fill) / "simlex999.csv"
 
 
 def _question_pairs(rows: list[tuple[str, str]], n: int, rng) -> list[tuple[str, str, str]]:
