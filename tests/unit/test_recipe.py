@@ -42,6 +42,10 @@ def test_pooling_from_the_checkpoint_directory(tmp_path):
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
     choice = decide(_text(checkpoint_pooling=checkpoint_pooling(tmp_path)), {})["pooling"]
     assert choice.value == "mean" and "1_Pooling/config.json" in choice.why
+    assert "NOTE" not in choice.why
+    # Sentence pairs on a checkpoint trained to embed one text at a time: said aloud.
+    pairs = decide(_text(checkpoint_pooling=checkpoint_pooling(tmp_path), text_pairs=True), {})["pooling"]
+    assert pairs.value == "mean" and "trained to embed each text alone" in pairs.why and "SimLex-999" in pairs.why
 
 
 def test_max_sequence_length_from_hugging_face_and_kerashub_configs(tmp_path):

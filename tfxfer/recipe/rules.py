@@ -161,7 +161,12 @@ def _pooling(f: Facts, _) -> Choice:
         return Choice("avg", "global average pooling, the way ImageNet backbones are read")
     if f.checkpoint_pooling:
         pooling, source = f.checkpoint_pooling
-        return Choice(pooling, f"the checkpoint was trained with {pooling} pooling ({source})")
+        why = f"the checkpoint was trained with {pooling} pooling ({source})"
+        if f.text_pairs:  # said, not changed: no siamese head is built yet (benchmarks/RESULTS.md)
+            why += ("; NOTE: it was trained to embed each text alone, and with the two texts packed into one "
+                    "sequence it scored below its own embeddings' cosine on word similarity (SimLex-999: "
+                    "Spearman 0.26 against 0.47, benchmarks/RESULTS.md)")
+        return Choice(pooling, why)
     return Choice("cls", "the first token ([CLS]), the summary BERT-style checkpoints are trained to give")
 
 
