@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.datasets import emolex_csv, kaomoji_label_sets_csv
-from benchmarks.regression import tfxfer_train
+from benchmarks.regression import print_comparison, tfxfer_train
 from tfxfer.data import demo
 from tfxfer.data.label_sets import label_names, multi_hot, rarest_label
 from tfxfer.data.splits import stratified_split
@@ -132,14 +132,9 @@ def main(argv=None) -> int:
     rows = [(f"tfxfer (MiniLM-L6, {' '.join(budget) or 'no flags'})", ours),
             (f"{features} + one-vs-rest LR, thresholds 0.5", reference["0.5"]),
             (f"{features} + one-vs-rest LR, thresholds chosen on val", reference["tuned"])]
-    print(f"\n{title}: {args.train_size} train, {args.heldout_size} held-out, seed {args.seed}")
-    print(f"tfxfer: {' '.join(command)}")
-    print("\n| model | micro-F1 | macro-F1 | mAP | subset accuracy | wall s |\n|---|---|---|---|---|---|")
-    for name, s in rows:
-        print(f"| {name} | {s['micro_f1']:.3f} | {s['macro_f1']:.3f} | {s['mean_average_precision']:.3f} | "
-              f"{s['subset_accuracy']:.3f} | {s['seconds']} |")
-    print(f"\ntfxfer: epochs {ours['epochs']}, weights from phase {ours['weights_from_phase']}, "
-          f"trained in {ours['train_seconds']:.0f} s")
+    print_comparison(f"{title}: {args.train_size} train, {args.heldout_size} held-out, seed {args.seed}", command,
+                     {"micro-F1": "micro_f1", "macro-F1": "macro_f1", "mAP": "mean_average_precision",
+                      "subset accuracy": "subset_accuracy"}, rows, ours)
     return 0
 
 

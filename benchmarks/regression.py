@@ -83,6 +83,19 @@ def tfxfer_train(train_csv: Path, heldout_csv: Path, work: Path, *flags: str) ->
             "weights_from_phase": metrics["weights_from_phase"]}, command
 
 
+def print_comparison(title: str, command: list[str], columns: dict[str, str], rows: list[tuple[str, dict]],
+                     ours: dict) -> None:
+    """The benchmark's table as printed (and pasted into RESULTS.md): ``columns`` maps a header
+    to its score's key, ``rows`` are (side, scores) with ``seconds``; then tfxfer's epochs."""
+    print(f"\n{title}")
+    print(f"tfxfer: {' '.join(command)}")
+    print(f"\n| model | {' | '.join(columns)} | wall s |\n|{'---|' * (len(columns) + 2)}")
+    for name, s in rows:
+        print(f"| {name} | {' | '.join(f'{s[key]:.3f}' for key in columns.values())} | {s['seconds']} |")
+    print(f"\ntfxfer: epochs {ours['epochs']}, weights from phase {ours['weights_from_phase']}, "
+          f"trained in {ours['train_seconds']:.0f} s")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.regression", description=__doc__.splitlines()[0])
     p.add_argument("--train-size", type=int, default=1000)
@@ -97,13 +110,9 @@ def main(argv=None) -> int:
     reference = tfidf_ridge(train_csv, heldout_csv)
     ours, command = tfxfer_train(train_csv, heldout_csv, work)
     rows = [("tfxfer (MiniLM-L6, no flags)", ours), (f"TF-IDF + ridge (alpha {reference['alpha']:g})", reference)]
-    print(f"\nVADER movie-review ratings: {args.train_size} train, {args.heldout_size} held-out, seed {args.seed}")
-    print(f"tfxfer: {' '.join(command)}")
-    print("\n| model | MAE | RMSE | R² | Spearman | wall s |\n|---|---|---|---|---|---|")
-    for name, s in rows:
-        print(f"| {name} | {s['mae']:.3f} | {s['rmse']:.3f} | {s['r2']:.3f} | {s['spearman']:.3f} | {s['seconds']} |")
-    print(f"\ntfxfer: epochs {ours['epochs']}, weights from phase {ours['weights_from_phase']}, "
-          f"trained in {ours['train_seconds']:.0f} s")
+    print_comparison(f"VADER movie-review ratings: {args.train_size} train, {args.heldout_size} held-out, "
+                     f"seed {args.seed}", command,
+                     {"MAE": "mae", "RMSE": "rmse", "R²": "r2", "Spearman": "spearman"}, rows, ours)
     return 0
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.datasets import simlex_csv
-from benchmarks.regression import tfxfer_train
+from benchmarks.regression import print_comparison, tfxfer_train
 from tfxfer.data import demo
 
 
@@ -114,13 +114,8 @@ def main(argv=None) -> int:
     rows = [("tfxfer (MiniLM-L6 cross-encoder, no flags but --text-column)", ours),
             ("frozen MiniLM-L6, cosine of mean-pooled embeddings", reference["cosine"]),
             (f"frozen MiniLM-L6, ridge on |u-v| and u*v (alpha {reference['ridge']['alpha']:g})", reference["ridge"])]
-    print(f"\nSimLex-999: {args.train_size} train, {len(held)} held-out pairs, seed {args.seed}")
-    print(f"tfxfer: {' '.join(command)}")
-    print("\n| model | Spearman | R² | MAE | wall s |\n|---|---|---|---|---|")
-    for name, s in rows:
-        print(f"| {name} | {s['spearman']:.3f} | {s['r2']:.3f} | {s['mae']:.3f} | {s['seconds']} |")
-    print(f"\ntfxfer: epochs {ours['epochs']}, weights from phase {ours['weights_from_phase']}, "
-          f"trained in {ours['train_seconds']:.0f} s")
+    print_comparison(f"SimLex-999: {args.train_size} train, {len(held)} held-out pairs, seed {args.seed}", command,
+                     {"Spearman": "spearman", "R²": "r2", "MAE": "mae"}, rows, ours)
     return 0
 
 
