@@ -22,7 +22,7 @@ from tfxfer.reports.metrics import regression_report
 @pytest.mark.parametrize("labels, kind", [
     (["pos", "neg", "pos"], "single"),
     (["0", "1", "1", "0"], "single"),  # two integers: a binary classification, as before
-    (["3.5", "great"] + [str(i) for i in range(40)], "single"),  # a name among numbers: classes
+    (["3.5", "great", "fine"] + [str(i) for i in range(30)], "single"),  # names among numbers (9%): classes
     ([f"{i / 7:.4f}" for i in range(-20, 20)], "numeric"),
     ([str(year) for year in range(1990, 2026)], "numeric"),  # integers, many, not class ids
 ])
@@ -41,6 +41,18 @@ def test_a_column_of_numbers_that_could_be_either_asks_for_labels(labels, shown)
     assert str(raised.value) == (f"train file t.csv (column 'label'): the labels are numbers with {shown}: pass "
                                  f"--labels single to treat each value as a class, or --labels numeric to predict "
                                  f"the number (regression)")
+
+
+def test_a_few_words_in_a_column_of_many_numbers_stop_the_run():
+    """One "n/a" among 40 ratings is a typo, not 41 classes: a new user's WordSim-353 run with one
+    such cell trained a 186-class classifier, saying nothing."""
+    labels = [f"{i / 7:.4f}" for i in range(40)] + ["n/a"]
+    with pytest.raises(TfxferError) as raised:
+        infer_labels(labels, "train file t.csv (column 'label')")
+    assert str(raised.value) == ("train file t.csv (column 'label'): 1 label(s) are not numbers ('n/a') while the "
+                                 "other 40 are numbers with 40 distinct values: fix or empty those cells (an empty "
+                                 "label leaves its row out; --labels numeric names each one's line), or pass "
+                                 "--labels single to treat each value as a class")
 
 
 def _ratings_csv(path, rows):
@@ -158,6 +170,7 @@ def test_the_cli_refuses_bad_numeric_labels_in_one_line(tmp_path):
                                            "--labels single"),
         ([*common, "--train", str(broken), "--labels", "numeric"],
          f"train file {broken} line 32: label 'n/a' is not a number"),
+        ([*common, "--train", str(broken)], "1 label(s) are not numbers ('n/a') while the other 30 are numbers"),
         ([*common, "--train", str(broken), "--labels", "numeric", "--loss", "l1"], "--loss must be one of mse, huber"),
     ]
     results = refused("tfxfer.train", cases, tmp_path)

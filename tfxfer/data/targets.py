@@ -4,7 +4,9 @@ reading the numbers.
 ``single`` is one class a row (strings or integers); ``multi`` a set of classes a row
 (tfxfer.data.label_sets); ``numeric`` is one number a row, the target of a regression. Left
 unset, the kind is decided from the training labels: a cell holding a set (``a|b`` or a JSON
-list) means multi-label; a label that is not a number means classes; numbers only, with many distinct values, mean a target; a column of
+list) means multi-label; a label that is not a number means classes, unless it is one of a few
+(at most 5%) in a column of numbers that looks like a target: then the run stops with one line
+naming them, a typo such as "n/a" not being a class; numbers only, with many distinct values, mean a target; a column of
 numbers that could be either (a few distinct values, such as star ratings 1..5, or integers
 0..K-1 that look like class ids) stops with one line asking for ``--labels``. Two distinct
 integers (0/1) stay classes: a two-valued regression is a binary classification.
@@ -51,19 +53,38 @@ def infer_labels(labels: list[str], where: str) -> str:
     if any(is_label_set(label) for label in labels):
         return "multi"
     numbers = [as_number(label) for label in labels]
-    if not labels or any(number is None for number in numbers):
+    words = [label for label, number in zip(labels, numbers, strict=True) if number is None]
+    if not labels or words and not _a_target_with_a_few_bad_cells(numbers, words):
         return "single"
-    distinct = sorted(set(numbers))
+    distinct = sorted({number for number in numbers if number is not None})
+    if words:  # a few cells such as "n/a" in a column of many numbers: a typo, not classes
+        shown = ", ".join(repr(word) for word in sorted(set(words))[:3])
+        raise TfxferError(f"{where}: {len(words)} label(s) are not numbers ({shown}) while the other "
+                          f"{len(labels) - len(words)} are numbers with {len(distinct)} distinct values: fix or "
+                          f"empty those cells (an empty label leaves its row out; --labels numeric names each "
+                          f"one's line), or pass --labels single to treat each value as a class")
+    if _is_target(distinct):
+        return "numeric"
     integers = all(number.is_integer() for number in distinct)
     if integers and len(distinct) <= 2:
         return "single"
-    class_ids = integers and distinct[-1] - distinct[0] == len(distinct) - 1 and distinct[0] in (0, 1)
-    if len(distinct) >= MANY_DISTINCT and not class_ids:
-        return "numeric"
     shown = ", ".join(f"{n:g}" for n in distinct[:6]) + (" ..." if len(distinct) > 6 else "")
     raise TfxferError(f"{where}: the labels are numbers with {len(distinct)} distinct values ({shown}): pass "
                       f"--labels single to treat each value as a class, or --labels numeric to predict the number "
                       f"(regression)")
+
+
+def _is_target(distinct: list[float]) -> bool:
+    """Whether sorted distinct numbers are many and not class ids 0..K-1 or 1..K."""
+    integers = all(number.is_integer() for number in distinct)
+    class_ids = integers and distinct[-1] - distinct[0] == len(distinct) - 1 and distinct[0] in (0, 1)
+    return len(distinct) >= MANY_DISTINCT and not class_ids
+
+
+def _a_target_with_a_few_bad_cells(numbers: list[float | None], words: list[str]) -> bool:
+    """At most 5% of the cells are not numbers and the rest look like a target."""
+    distinct = sorted({number for number in numbers if number is not None})
+    return len(words) <= 0.05 * len(numbers) and bool(distinct) and _is_target(distinct)
 
 
 def parse_targets(labels: list[str], line_numbers: list[int], where: str) -> np.ndarray:
