@@ -24,7 +24,7 @@ def test_sequence_length_covers_99_percent_rounded_to_8_and_capped():
     long = decide(_text(token_lengths=np.full(100, 900), max_length=512), {})["sequence_length"]
     assert long.value == 512 and "capped at the model's maximum 512" in long.why
     short = decide(_text(token_lengths=np.full(100, 5)), {})["sequence_length"]
-    assert short.value == 16
+    assert short.value == 16 and "have <= 5 tokens (longest 5); at least 16;" in short.why  # not "rounded up"
     assert decide(_text(), {})["sequence_length"].value == 128  # no tokenizer to count with
 
 

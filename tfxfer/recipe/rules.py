@@ -130,8 +130,9 @@ def _sequence_length(f: Facts, _) -> Choice:
     covered = int(np.ceil(np.quantile(f.token_lengths, TEXT_COVERAGE)))
     length = max(16, 8 * math.ceil(covered / 8))
     texts = "sentence pairs, both texts packed as [CLS] a [SEP] b [SEP]," if f.text_pairs else "texts"
+    rounded = "rounded up to a multiple of 8" if length > 16 else "at least 16"
     why = (f"{TEXT_COVERAGE:.0%} of your {len(f.token_lengths):,} training {texts} have <= {covered} tokens "
-           f"(longest {int(f.token_lengths.max())}); rounded up to a multiple of 8")
+           f"(longest {int(f.token_lengths.max())}); {rounded}")
     if f.max_length and length > f.max_length:
         length, why = f.max_length, why + f", capped at the model's maximum {f.max_length}"
     return Choice(length, why + "; each batch is cut to its own longest text")
