@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.datasets import emolex_csv, kaomoji_label_sets_csv
-from benchmarks.regression import print_comparison, tfxfer_train
+from benchmarks.regression import new_work_dir, print_comparison, tfxfer_train
 from tfxfer.data import demo
 from tfxfer.data.label_sets import label_names, multi_hot, rarest_label
 from tfxfer.data.splits import stratified_split
@@ -120,9 +120,7 @@ def main(argv=None) -> int:
     p.add_argument("--time-budget", help="tfxfer's --time-budget (default: none, the zero-flag run)")
     p.add_argument("--work", default="benchmark-runs/multilabel", help="run directory and export (replaced)")
     args = p.parse_args(argv)
-    work = Path(args.work)
-    if work.exists():
-        sys.exit(f"{work} exists: remove it or pass another --work")
+    work = new_work_dir(args.work)
     _, title, ngrams = DATA[args.data]
     train_csv, heldout_csv = split(args.data, args.train_size, args.heldout_size, args.seed)
     reference = tfidf_one_vs_rest(train_csv, heldout_csv, args.seed, ngrams)

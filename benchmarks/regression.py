@@ -70,6 +70,14 @@ def tfidf_ridge(train_csv: Path, heldout_csv: Path) -> dict:
     return {**scores, "seconds": round(time.perf_counter() - started, 1), "alpha": float(model.alpha_)}
 
 
+def new_work_dir(path: str) -> Path:
+    """A benchmark's ``--work`` folder, which must not exist yet (its runs are replaced otherwise)."""
+    work = Path(path)
+    if work.exists():
+        sys.exit(f"{work} exists: remove it or pass another --work")
+    return work
+
+
 def tfxfer_train(train_csv: Path, heldout_csv: Path, work: Path, *flags: str) -> tuple[dict, list[str]]:
     """``python -m tfxfer.train`` on MiniLM-L6 with ``flags``: (its test scores and timing, the command)."""
     command = [sys.executable, "-m", "tfxfer.train", "--backbone", f"kerashub:{demo.minilm_dir()}",
@@ -103,9 +111,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="benchmark-runs/regression", help="run directory and export (replaced)")
     args = p.parse_args(argv)
-    work = Path(args.work)
-    if work.exists():
-        sys.exit(f"{work} exists: remove it or pass another --work")
+    work = new_work_dir(args.work)
     train_csv, heldout_csv = split(args.train_size, args.heldout_size, args.seed)
     reference = tfidf_ridge(train_csv, heldout_csv)
     ours, command = tfxfer_train(train_csv, heldout_csv, work)

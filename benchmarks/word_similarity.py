@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.datasets import simlex_csv
-from benchmarks.regression import print_comparison, tfxfer_train
+from benchmarks.regression import new_work_dir, print_comparison, tfxfer_train
 from tfxfer.data import demo
 
 
@@ -104,9 +104,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="benchmark-runs/word_similarity", help="run directory and export")
     args = p.parse_args(argv)
-    work = Path(args.work)
-    if work.exists():
-        sys.exit(f"{work} exists: remove it or pass another --work")
+    work = new_work_dir(args.work)
     train_csv, heldout_csv = split(args.train_size, args.seed)
     reference = frozen_minilm(train_csv, heldout_csv)
     ours, command = tfxfer_train(train_csv, heldout_csv, work, "--text-column", "word1,word2")

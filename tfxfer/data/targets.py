@@ -6,8 +6,8 @@ reading the numbers.
 unset, the kind is decided from the training labels: a cell holding a set (``a|b`` or a JSON
 list) means multi-label; a label that is not a number means classes, unless it is one of a few
 (at most 5%) in a column of numbers that looks like a target: then the run stops with one line
-naming them, a typo such as "n/a" not being a class; numbers only, with many distinct values, mean a target; a column of
-numbers that could be either (a few distinct values, such as star ratings 1..5, or integers
+naming them, a typo such as "n/a" not being a class; numbers only, with many distinct values,
+mean a target; a column of numbers that could be either (a few distinct values, such as star ratings 1..5, or integers
 0..K-1 that look like class ids) stops with one line asking for ``--labels``. Two distinct
 integers (0/1) stay classes: a two-valued regression is a binary classification.
 
@@ -36,6 +36,9 @@ from tfxfer.errors import TfxferError
 # Distinct values from which a column of numbers is taken for a target without asking: fewer
 # could be a rating scale or class ids. (A 1..10 scale has 10; half-star 0.5..5 ratings 10.)
 MANY_DISTINCT = 20
+# The share of a label column that may not be numbers while the rest looks like a target: such
+# cells ("n/a") stop the run as typos instead of turning every number into a class.
+FEW_NOT_NUMBERS = 0.05
 
 
 def as_number(value: str) -> float | None:
@@ -54,9 +57,9 @@ def infer_labels(labels: list[str], where: str) -> str:
         return "multi"
     numbers = [as_number(label) for label in labels]
     words = [label for label, number in zip(labels, numbers, strict=True) if number is None]
-    if not labels or words and not _a_target_with_a_few_bad_cells(numbers, words):
-        return "single"
     distinct = sorted({number for number in numbers if number is not None})
+    if not distinct or words and not (len(words) <= FEW_NOT_NUMBERS * len(labels) and _is_target(distinct)):
+        return "single"
     if words:  # a few cells such as "n/a" in a column of many numbers: a typo, not classes
         shown = ", ".join(repr(word) for word in sorted(set(words))[:3])
         raise TfxferError(f"{where}: {len(words)} label(s) are not numbers ({shown}) while the other "
@@ -79,12 +82,6 @@ def _is_target(distinct: list[float]) -> bool:
     integers = all(number.is_integer() for number in distinct)
     class_ids = integers and distinct[-1] - distinct[0] == len(distinct) - 1 and distinct[0] in (0, 1)
     return len(distinct) >= MANY_DISTINCT and not class_ids
-
-
-def _a_target_with_a_few_bad_cells(numbers: list[float | None], words: list[str]) -> bool:
-    """At most 5% of the cells are not numbers and the rest look like a target."""
-    distinct = sorted({number for number in numbers if number is not None})
-    return len(words) <= 0.05 * len(numbers) and bool(distinct) and _is_target(distinct)
 
 
 def parse_targets(labels: list[str], line_numbers: list[int], where: str) -> np.ndarray:
