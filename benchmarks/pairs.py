@@ -6,8 +6,10 @@ Sides, one run each:
 * TF-IDF of each text (word 1-2 grams, sublinear tf, fitted on both columns of the training
   pairs), both vectors side by side plus their cosine similarity, logistic regression with C
   by 5-fold CV;
-* tfxfer with no tuning flags, ``--text-column question,other`` (the pair packed as
-  ``[CLS] a [SEP] b [SEP]`` with segment ids);
+* tfxfer with no tuning flags, ``--text-column question,other`` (the recipe packs a pair with
+  classes as ``[CLS] a [SEP] b [SEP]`` with segment ids: a cross-encoder);
+* the same with ``--pair-encoding siamese`` (each question embedded alone by the shared
+  encoder, the head on ``[u, v, |u - v|]``: a bi-encoder, the way MiniLM's checkpoint was trained);
 * tfxfer with no tuning flags on the two texts joined into one ``text`` column (one segment,
   no [SEP] between them): what pair packing adds.
 
@@ -98,6 +100,8 @@ def main(argv=None) -> int:
     rows = [tfidf_pairs(data["train"], data["heldout"], args.seed),
             tfxfer_side("tfxfer pairs (--text-column question,other), zero flags", data["train"], data["heldout"],
                         work, ["--text-column", "question,other"]),
+            tfxfer_side("tfxfer siamese (--text-column question,other --pair-encoding siamese)", data["train"],
+                        data["heldout"], work, ["--text-column", "question,other", "--pair-encoding", "siamese"]),
             tfxfer_side("tfxfer concatenated (one text column), zero flags", data["concatenated_train"],
                         data["concatenated_heldout"], work, [])]
     print(f"TREC question pairs (same / different coarse type): {args.train_size} train, "

@@ -32,6 +32,7 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 LABEL_KINDS = ("single", "multi", "numeric")
 LOSSES = ("mse", "huber")  # numeric labels
 RECIPES = ("auto", "fixed")
+PAIR_ENCODINGS = ("packed", "siamese")  # --pair-encoding: one sequence [CLS] a [SEP] b [SEP], or each text alone
 LONG_TEXT = ("truncate", "window")  # --long-text: what a text longer than the sequence length becomes
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
 
@@ -258,8 +259,14 @@ class TrainConfig:
                                               "tokenizer)", _bool, _BOOLEAN, shown=_RECIPE)
     val_split: float = _setting(0.1, "fraction held out for validation without --val", _float(0.0, 1.0))
     text_column: str = _setting("text", "text: the column holding the text, or two comma-separated columns for "
-                                        "sentence pairs (sentence1,sentence2: packed as [CLS] a [SEP] b [SEP])",
+                                        "sentence pairs (sentence1,sentence2; see --pair-encoding)",
                                 _text_column)
+    pair_encoding: str | None = _setting(None, "sentence pairs: packed (both texts in one sequence, [CLS] a [SEP] "
+                                               "b [SEP]: a cross-encoder) or siamese (each text through the same "
+                                               "encoder alone, the head on the two embeddings: a bi-encoder)",
+                                         _choice(*PAIR_ENCODINGS),
+                                         shown=_RECIPE + ": siamese for numeric labels on a sentence-transformers "
+                                                         "checkpoint (modules.json), else packed")
     label_column: str = _setting("label", "text: the column holding the label")
     labels: str | None = _setting(None, "single: one class a row; multi: a set of classes a row ('a|b' or a "
                                         "JSON list; text files, or an image manifest path,labels); numeric: one number a row, predicted by "
@@ -318,7 +325,10 @@ class TrainConfig:
                                   f"too, or leave it out")
         if self.long_text == "window" and self.text_pair:
             raise TfxferError("--long-text window reads one text a row; sentence pairs (--text-column a,b) are "
-                              "packed together and truncated: leave --long-text out or pass truncate")
+                              "truncated: leave --long-text out or pass truncate")
+        if self.pair_encoding is not None and not self.text_pair:
+            raise TfxferError(f"--pair-encoding {self.pair_encoding} is for sentence pairs: name two text columns "
+                              f"(--text-column a,b), or leave --pair-encoding out")
         if (self.window_stride is not None and self.sequence_length is not None
                 and not self.window_stride <= self.sequence_length - 2):
             raise TfxferError(f"--window-stride must be in (0, {self.sequence_length - 2}], the tokens of a window at "

@@ -68,14 +68,14 @@ class RunResult:
 
 def _recipe(config: TrainConfig, splits, num_classes: int, strategy) -> dict:
     """The settings the user left unset, decided by the recipe (tfxfer.recipe), and theirs."""
-    user = {name: getattr(config, name) for name in recipe.settings_of(config.task, config.labels)}
+    user = {name: getattr(config, name) for name in recipe.settings_of(config.task, config.labels, config.text_pair)}
     # Cached features need an example list to replay (not tfds: streams) and no TPU.
     cached = (config.cache_features and splits is not None
               and not isinstance(strategy, tf.distribute.TPUStrategy))
     counts = class_counts(splits.train.labels, num_classes) if splits and config.labels == "single" else None
     if config.recipe == "fixed" or all(value is not None for value in user.values()):
         facts = recipe.Facts(config.task, len(splits.train) if splits else 0, num_classes, cached,
-                             class_counts=counts, labels=config.labels)
+                             class_counts=counts, labels=config.labels, text_pairs=config.text_pair)
     else:
         examples = len(splits.train) if splits else sources.tfds_num_examples(config.train)
         facts = recipe_facts.gather(config.task, config.backbone, splits.train.inputs if splits else [],
@@ -128,7 +128,8 @@ def _build(config: TrainConfig, num_classes: int) -> keras.Model:
     return build_text_classifier(config.backbone, outputs, pooling=config.pooling, dropout=config.dropout,
                                  sequence_length=config.sequence_length, weights=config.weights,
                                  preprocessor=config.preprocessor, labels=config.labels,
-                                 text_pair=config.text_pair, long_text=config.long_text,
+                                 text_pair=config.text_pair, pair_encoding=config.pair_encoding or "packed",
+                                 long_text=config.long_text,
                                  window_stride=config.window_stride,
                                  max_windows=config.max_windows or DEFAULT_MAX_WINDOWS)
 

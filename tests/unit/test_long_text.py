@@ -138,7 +138,7 @@ def test_bad_long_text_settings_are_refused_in_one_line(tiny_preset, tmp_path):
         ([*common, "--long-text", "truncate", "--max-windows", "4"], "--max-windows is for --long-text window"),
         ([*common, "--long-text", "window", "--max-windows", "0"], "--max-windows must be between 1 and 256, got 0"),
         ([*common[:2], "--train", str(pairs), "--text-column", "a,b", "--long-text", "window"],
-         "--long-text window reads one text a row; sentence pairs (--text-column a,b) are packed together"),
+         "--long-text window reads one text a row; sentence pairs (--text-column a,b) are truncated"),
         ([*common[:2], "--train", str(tmp_path), "--long-text", "window"], "--long-text, --window-stride and "
                                                                           "--max-windows are for text models"),
     ]

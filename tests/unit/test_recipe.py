@@ -43,8 +43,9 @@ def test_pooling_from_the_checkpoint_directory(tmp_path):
     choice = decide(_text(checkpoint_pooling=checkpoint_pooling(tmp_path)), {})["pooling"]
     assert choice.value == "mean" and "1_Pooling/config.json" in choice.why
     assert "NOTE" not in choice.why
-    # Sentence pairs on a checkpoint trained to embed one text at a time: said aloud.
-    pairs = decide(_text(checkpoint_pooling=checkpoint_pooling(tmp_path), text_pairs=True), {})["pooling"]
+    # Sentence pairs packed by the user on a checkpoint trained to embed one text at a time: said aloud.
+    pairs = decide(_text(checkpoint_pooling=checkpoint_pooling(tmp_path), text_pairs=True, labels="numeric"),
+                   {"pair_encoding": "packed"})["pooling"]
     assert pairs.value == "mean" and "trained to embed each text alone" in pairs.why and "SimLex-999" in pairs.why
 
 
@@ -125,7 +126,10 @@ def test_fixed_recipe_is_the_documented_constants():
         facts = Facts(task, 5000, 3, True, bf16="AMX")
         decided = decide(facts, {}, recipe="fixed")
         assert list(decided) == list(SETTINGS[task])
-        assert {k: c.value for k, c in decided.items()} == FIXED[task]
+        assert {k: c.value for k, c in decided.items()} == {k: v for k, v in FIXED[task].items() if k in decided}
+    pairs = decide(Facts("text", 500, 3, True, text_pairs=True, checkpoint_pooling=("mean", "modules.json")), {},
+                   recipe="fixed")
+    assert pairs["pair_encoding"].value == "packed" and list(pairs)[0] == "pair_encoding"  # tfxfer 0.1's packing
     assert decide(Facts("image", 50, 2, True), {"epochs": 7}, recipe="fixed")["epochs"].value == 7
 
 

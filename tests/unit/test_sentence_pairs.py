@@ -3,6 +3,7 @@ one line, and the pair packed by the backbone's own preprocessor (the real MiniL
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -65,10 +66,27 @@ def test_a_missing_pair_column_is_one_line_naming_the_columns_found(tmp_path, ca
         line, = capsys.readouterr().err.strip().splitlines()
         assert "'answer'" in line and "premise" in line and "hypothesis" in line and "label" in line, line
     assert not out.exists() and not (tmp_path / "exported").exists()
+    for bad, expected in ((["--text-column", "premise", "--pair-encoding", "siamese"],
+                           "--pair-encoding siamese is for sentence pairs: name two text columns"),
+                          (["--text-column", "premise,hypothesis", "--pair-encoding", "apart"],
+                           "--pair-encoding must be one of packed, siamese, got 'apart'")):
+        assert run_main("tfxfer.train", main, [*argv[:4], *bad, *argv[6:]]) == 2
+        line, = capsys.readouterr().err.strip().splitlines()
+        assert expected in line, line
+    assert not out.exists() and not (tmp_path / "exported").exists()
     jsonl = tmp_path / "nli.jsonl"
     jsonl.write_text(json.dumps({"premise": "a", "label": "x"}) + "\n")
     with pytest.raises(TfxferError, match=r"line 1 has no 'hypothesis' key; it has 'premise', 'label'"):
         read_text_splits(str(jsonl), text_column="premise,hypothesis")
+
+
+def test_a_packed_pair_model_has_no_embedding_of_one_text():
+    from tfxfer.models.builders import build_text_classifier
+
+    packed = build_text_classifier(f"kerashub:{demo.minilm_dir()}", 2, pooling="mean", sequence_length=16,
+                                   text_pair=True)
+    with pytest.raises(TfxferError, match=r"packs its two texts into one sequence .* --pair-encoding siamese"):
+        packed.embedder()
 
 
 def test_tfhub_encoders_refuse_pairs_by_name():
@@ -119,6 +137,102 @@ def test_the_recipe_counts_the_packed_pair(tmp_path):
     decided = decide(Facts("text", 10, 2, True, token_lengths=packed, text_pairs=True), {})
     assert decided["sequence_length"].value == 16
     assert "sentence pairs, both texts packed as [CLS] a [SEP] b [SEP]" in decided["sequence_length"].why
+
+
+def test_numeric_pairs_on_a_sentence_transformers_checkpoint_read_the_texts_apart_and_say_why():
+    """The recipe's pair rules: siamese for numeric labels on a checkpoint with modules.json
+    (MiniLM's), packed for classes (measured both ways) and for a BERT-style checkpoint;
+    siamese counts each text alone for the sequence length, and its cosine head (a scale and
+    an offset) gets no dropout and trains to convergence."""
+    from tfxfer.recipe import Facts, decide, format_table
+    from tfxfer.recipe.facts import gather
+
+    texts, pairs = ["who wrote hamlet and when"] * 40, ["shakespeare did, in about 1600 " * 3] * 40
+    facts = gather("text", f"kerashub:{demo.minilm_dir()}", texts, 1, cached=True, train_pairs=pairs,
+                   labels="numeric")
+    assert facts.checkpoint_pooling and facts.text_pairs and len(facts.apart_lengths) == 80
+    # packed: [CLS] a [SEP] b [SEP], one [CLS] fewer than the two texts alone
+    assert facts.token_lengths[0] == facts.apart_lengths[0] + facts.apart_lengths[40] - 1
+    apart, packed_length = (8 * -(-int(lengths.max()) // 8) for lengths in (facts.apart_lengths, facts.token_lengths))
+    assert apart < packed_length
+    decided = decide(facts, {})
+    assert list(decided)[:2] == ["pair_encoding", "sequence_length"]
+    assert decided["pair_encoding"].value == "siamese"
+    assert "the cosine of the two embeddings" in decided["pair_encoding"].why
+    assert decided["sequence_length"].value == apart
+    assert "80 training texts of both columns, each encoded alone" in decided["sequence_length"].why
+    assert "NOTE" not in decided["pooling"].why
+    assert decided["dropout"].value == 0.0 and decided["epochs"].value == 100
+    assert decided["learning_rate"].value == 1e-2
+    # Packed by the user on this checkpoint: the packed lengths, and the pooling row's NOTE.
+    packed = decide(facts, {"pair_encoding": "packed"})
+    assert packed["pair_encoding"].by_user and packed["sequence_length"].value == packed_length
+    assert "--pair-encoding siamese reads them apart" in packed["pooling"].why
+    assert packed["dropout"].value == 0.1 and packed["epochs"].value == 3
+    assert "pair_encoding            packed    set by you" in format_table(packed, "auto")
+    # Classes on the same checkpoint: packed, with both measurements in the reason; siamese by flag.
+    classes = decide(dataclasses.replace(facts, labels="single", classes=2), {})
+    assert classes["pair_encoding"].value == "packed" and "TREC question pairs" in classes["pair_encoding"].why
+    assert classes["sequence_length"].value == packed_length and "NOTE" not in classes["pooling"].why
+    apart_classes = decide(dataclasses.replace(facts, labels="single", classes=2), {"pair_encoding": "siamese"})
+    assert apart_classes["sequence_length"].value == apart and apart_classes["dropout"].value == 0.1
+    bert = decide(Facts("text", 40, 1, True, labels="numeric", text_pairs=True, token_lengths=facts.token_lengths), {})
+    assert bert["pair_encoding"].value == "packed" and "next-sentence prediction" in bert["pair_encoding"].why
+    assert "pair_encoding" not in decide(Facts("text", 40, 2, True), {})
+
+
+@pytest.fixture(scope="module")
+def siamese_models():
+    from tfxfer.models.builders import build_text_classifier
+
+    backbone = f"kerashub:{demo.minilm_dir()}"
+    return {labels: build_text_classifier(backbone, 1 if labels == "numeric" else 3, pooling="mean",
+                                          sequence_length=16, labels=labels, text_pair=True,
+                                          pair_encoding="siamese", dropout=0.0)
+            for labels in ("numeric", "single")}
+
+
+def test_a_siamese_model_embeds_each_text_alone_with_one_shared_encoder(siamese_models, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from tfxfer.finetune.feature_cache import _head_split
+
+    texts, pairs = tf.constant(["coast", "cup", "a dog"]), tf.constant(["shore", "coffee", "a dog"])
+    regressor = siamese_models["numeric"]
+    assert [layer.name for layer in regressor.head] == ["regressor", "target_scale"]
+    assert regressor.head[0].get_weights()[0].tolist() == [[1.0]]  # a higher cosine, a higher target
+    value = regressor((texts, pairs)).numpy()
+    np.testing.assert_allclose(regressor((pairs, texts)).numpy(), value, atol=1e-6)  # the cosine is symmetric
+    extractor, _ = _head_split(regressor)
+    cosine = extractor((texts, pairs)).numpy()[:, 0]
+    assert cosine[2] == pytest.approx(1.0, abs=1e-5) and cosine[0] > cosine[1]  # coast~shore above cup~coffee
+    # The same embedding as the encoder's alone: mean pooling of MiniLM on each text.
+    from tfxfer.models.backbones import load_text_backbone
+
+    alone = load_text_backbone(f"kerashub:{demo.minilm_dir()}", "pretrained", 16, None)
+    def embed(words):
+        encoded = alone.preprocessor(tf.constant(words))
+        sequence = alone.model({k: tf.cast(v, "int32") for k, v in encoded.items()})["sequence_output"]
+        mask = tf.cast(encoded["padding_mask"], tf.float32)[..., None]
+        return (tf.reduce_sum(sequence * mask, 1) / tf.reduce_sum(mask, 1)).numpy()
+    u, v = embed(["coast", "cup", "a dog"]), embed(["shore", "coffee", "a dog"])
+    by_hand = (u * v).sum(1) / np.linalg.norm(u, axis=1) / np.linalg.norm(v, axis=1)
+    np.testing.assert_allclose(cosine, by_hand, atol=1e-5)
+
+    classifier = siamese_models["single"]
+    features = _head_split(classifier)[0]((texts, pairs)).numpy()
+    assert features.shape == (3, 3 * u.shape[1])  # [u, v, |u - v|]
+    np.testing.assert_allclose(features[:, :u.shape[1]], u, atol=1e-5)
+    np.testing.assert_allclose(features[:, 2 * u.shape[1]:], np.abs(u - v), atol=1e-5)
+    assert len({id(w) for w in classifier.backbone.weights}) == len(classifier.backbone.backbone.weights)
+    # embedder(): one text's vector, the u of the pair (semantic search over a collection).
+    np.testing.assert_allclose(classifier.embedder().predict(np.array(["coast", "cup", "a dog"], dtype=object),
+                                                             verbose=0), u, atol=1e-5)
+    for model in siamese_models.values():  # a .keras file rebuilds the same two towers
+        model.save(tmp_path / "pair.keras")
+        loaded = keras.saving.load_model(tmp_path / "pair.keras")
+        np.testing.assert_allclose(loaded((texts, pairs)).numpy(), model((texts, pairs)).numpy(), atol=1e-6)
 
 
 def _pair_version(root):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 
-from tfxfer.config import LABEL_KINDS, LONG_TEXT
+from tfxfer.config import LABEL_KINDS, LONG_TEXT, PAIR_ENCODINGS
 from tfxfer.errors import TfxferError
 from tfxfer.models.backbones import load_image_backbone, load_text_backbone, split_uri
 from tfxfer.models.backbones.tfhub import SavedModelLayer
@@ -19,6 +19,7 @@ from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.freezing import set_trainable
 from tfxfer.models.heads import (
     TEXT_POOLING,
+    PairFeatures,
     classification_head,
     pool_image_features,
     pool_text_features,
@@ -28,9 +29,9 @@ from tfxfer.models.layers import DEFAULT_MAX_WINDOWS, BackboneLayer, Tokenizing,
 
 
 def _classifier(inputs, features, num_classes: int, dropout: float, *, task: str, preprocessor, backbone,
-                uri: str, class_names, labels: str = "single") -> TransferClassifier:
+                uri: str, class_names, labels: str = "single", on_cosine: bool = False) -> TransferClassifier:
     """The head on ``features``, and the model that records which layer plays which part."""
-    head = (regression_head(dropout) if labels == "numeric"
+    head = (regression_head(dropout, on_cosine) if labels == "numeric"
             else classification_head(num_classes, dropout, multi_label=labels == "multi"))
     outputs = features
     for layer in head:
@@ -119,6 +120,7 @@ def build_text_classifier(
     class_names: list[str] | None = None,
     labels: str = "single",
     text_pair: bool = False,
+    pair_encoding: str = "packed",
     long_text: str = "truncate",
     window_stride: int | None = None,
     max_windows: int = DEFAULT_MAX_WINDOWS,
@@ -143,6 +145,12 @@ def build_text_classifier(
             own preprocessor as ``[CLS] text [SEP] text_pair [SEP]`` (with segment ids where
             the backbone has them), truncated to ``sequence_length`` tokens in all.
             KerasHub backbones only.
+        pair_encoding: how ``text_pair`` reads the two texts: "packed" (one sequence, as above:
+            a cross-encoder, how BERT-style checkpoints were pre-trained) or "siamese" (each
+            text through the same encoder and pooling alone, as sentence-transformers
+            checkpoints were trained: a bi-encoder). A siamese head reads, for numeric labels,
+            the cosine similarity of the two embeddings (its unit starts at weight 1) and, for
+            classes, ``[u, v, |u - v|]`` (:class:`tfxfer.models.heads.PairFeatures`).
         long_text: what happens to a text longer than ``sequence_length`` tokens: "truncate"
             (its first tokens only) or "window": it is cut into windows of ``sequence_length``
             tokens (special tokens included) every ``window_stride`` tokens, the encoder and
@@ -181,9 +189,14 @@ def build_text_classifier(
         raise TfxferError(f"sentence pairs (two text columns) need a kerashub: backbone, whose preprocessor packs "
                           f"both texts; {backbone} is a TF Hub encoder, whose preprocessing model packs pairs "
                           f"with its own bert_pack_inputs, which tfxfer does not call yet")
+    if pair_encoding not in PAIR_ENCODINGS:
+        raise TfxferError(f"pair_encoding must be one of {', '.join(PAIR_ENCODINGS)}, got {pair_encoding!r}")
     _check_long_text(backbone, long_text, window_stride, max_windows, text_pair, int(sequence_length))
     resolved = load_text_backbone(backbone, weights, int(sequence_length), preprocessor)
     inputs = keras.Input(shape=(), dtype="string", name="text")
+    if text_pair and pair_encoding == "siamese":
+        return _siamese(resolved, (inputs, keras.Input(shape=(), dtype="string", name="text_pair")), num_classes,
+                        pooling, dropout, uri=backbone, class_names=class_names, labels=labels)
     if text_pair:
         inputs = (inputs, keras.Input(shape=(), dtype="string", name="text_pair"))
     preprocessor = resolved.preprocessor
@@ -200,16 +213,37 @@ def build_text_classifier(
             preprocessor = Tokenizing.around(preprocessor, inputs)
         encoded = preprocessor(inputs)
     encoded = TrimToLongest(resolved.mask_key, name="trim_padding")(encoded)
-    # The pooler gets no gradient when the head reads the token vectors: keep it frozen in
-    # every phase rather than train nothing (and warn) under --unfreeze all.
-    pooler = [w.path for w in resolved.model.weights if _is_pooler(w.path)] if pooling != "pooled" else []
-    holder = BackboneLayer(resolved.model, inference_mode=False, always_frozen=pooler, name="backbone")
+    holder = _text_holder(resolved, pooling)
     sequence, pooled, mask = _encode(resolved, holder, encoded)
     features = pool_text_features(sequence, pooled, mask, pooling)
     if row_ids is not None:  # one row per text again: the mean over its windows
         features = WindowMean(name="window_mean")(features, row_ids, inputs)
     return _classifier(inputs, features, num_classes, dropout, task="text", preprocessor=preprocessor,
                        backbone=holder, uri=backbone, class_names=class_names, labels=labels)
+
+
+def _siamese(resolved, inputs: tuple, num_classes: int, pooling: str, dropout: float, *, uri: str, class_names,
+             labels: str) -> TransferClassifier:
+    """A sentence-pair model that embeds each text alone with one shared tokenizer, encoder and
+    pooling (a bi-encoder), the head on :class:`PairFeatures` of the two embeddings."""
+    tokenizing = Tokenizing.around(resolved.preprocessor, inputs[0])
+    trim = TrimToLongest(resolved.mask_key, name="trim_padding")
+    holder = _text_holder(resolved, pooling)
+    embeddings = []
+    for text, suffix in zip(inputs, ("", "_pair"), strict=True):
+        sequence, pooled, mask = _encode(resolved, holder, trim(tokenizing(text)))
+        embeddings.append(pool_text_features(sequence, pooled, mask, pooling, suffix))
+    numeric = labels == "numeric"
+    features = PairFeatures("cosine" if numeric else "concat", name="pair_features")(*embeddings)
+    return _classifier(inputs, features, num_classes, dropout, task="text", preprocessor=tokenizing, backbone=holder,
+                       uri=uri, class_names=class_names, labels=labels, on_cosine=numeric)
+
+
+def _text_holder(resolved, pooling: str) -> BackboneLayer:
+    # The pooler gets no gradient when the head reads the token vectors: keep it frozen in
+    # every phase rather than train nothing (and warn) under --unfreeze all.
+    pooler = [w.path for w in resolved.model.weights if _is_pooler(w.path)] if pooling != "pooled" else []
+    return BackboneLayer(resolved.model, inference_mode=False, always_frozen=pooler, name="backbone")
 
 
 def _check_long_text(backbone: str, long_text: str, window_stride, max_windows, text_pair: bool,
@@ -219,8 +253,8 @@ def _check_long_text(backbone: str, long_text: str, window_stride, max_windows, 
     if long_text != "window":
         return
     if text_pair:
-        raise TfxferError("long_text 'window' reads one text a row; sentence pairs are packed together and "
-                          "truncated: use long_text 'truncate'")
+        raise TfxferError("long_text 'window' reads one text a row; sentence pairs are truncated, "
+                          "packed or not: use long_text 'truncate'")
     if split_uri(backbone)[0] != "kerashub":
         raise TfxferError(f"long_text 'window' needs a kerashub: backbone, whose tokenizer tfxfer calls itself; "
                           f"{backbone} is a TF Hub encoder, whose preprocessing model only truncates")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import keras
 
 from tfxfer.config import LABEL_KINDS
-from tfxfer.models.heads import TargetScale
+from tfxfer.errors import TfxferError
+from tfxfer.models.heads import PairFeatures, TargetScale
+from tfxfer.models.keras_workarounds import input_tensor_in
 from tfxfer.models.layers import BackboneLayer
 
 TASKS = ("image", "text")
@@ -130,6 +132,33 @@ class TransferClassifier(keras.Model):
         """The names of its raw inputs, as the export's signature names them: ``images``,
         ``text``, or ``text`` and ``text_pair`` for a sentence-pair classifier."""
         return tuple(tensor.name for tensor in self.inputs)
+
+    def embedder(self) -> keras.Model:
+        """A model from one raw input (``images``, or ``text``) to the pooled vector the head
+        reads: the backbone's embedding, fine-tuned with the model. For a siamese sentence-pair
+        model, one text's embedding, the ``u`` (and ``v``) whose cosine or ``[u, v, |u - v|]``
+        the head compares: embed a collection once, then compare a query with every row (semantic
+        search). A packed pair model reads its two texts together and has no embedding of one.
+
+        Example:
+
+        ```python
+        import numpy as np
+
+        from tfxfer import build_image_classifier
+
+        model = build_image_classifier("keras:MobileNet", 3, weights="none", image_size=(64, 64))
+        vectors = model.embedder().predict(np.zeros((2, 64, 64, 3)), verbose=0)
+        assert vectors.shape == (2, 1024)  # MobileNet's pooled features
+        ```
+        """
+        pair = [layer for layer in self.layers if isinstance(layer, PairFeatures)]
+        if pair:  # siamese: the first text's tower
+            return keras.Model(self.inputs[0], input_tensor_in(self, pair[0]), name="embedder")
+        if len(self.inputs) > 1:
+            raise TfxferError("this sentence-pair model packs its two texts into one sequence ([CLS] a [SEP] b [SEP]): "
+                              "it has no embedding of one text; train with --pair-encoding siamese for one")
+        return keras.Model(self.inputs, input_tensor_in(self, self.head[0]), name="embedder")
 
     @property
     def image_size(self) -> tuple[int, int] | None:

@@ -1,6 +1,7 @@
 """Pooling, dropout and the head on top of a backbone's features: a softmax classifier, or for
 numeric labels a linear unit whose standardised output :class:`TargetScale` turns back into the
-target's own units."""
+target's own units; for sentence pairs encoded apart, :class:`PairFeatures` joins the two texts'
+embeddings into the head's input."""
 
 from __future__ import annotations
 
@@ -46,17 +47,54 @@ class FirstToken(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
-def pool_text_features(sequence, pooled, mask, pooling: str):
-    """(N, T, D) token vectors -> (N, D): first token, masked mean, or the backbone's pooler."""
+def pool_text_features(sequence, pooled, mask, pooling: str, suffix: str = ""):
+    """(N, T, D) token vectors -> (N, D): first token, masked mean, or the backbone's pooler
+    (``suffix``: appended to the pooling layer's name, for a pair's second text)."""
     if pooling == "cls":
-        return FirstToken(name="cls_pool")(sequence)
+        return FirstToken(name=f"cls_pool{suffix}")(sequence)
     if pooling == "mean":
-        return MaskedMeanPooling(name="mean_pool")(sequence, mask)
+        return MaskedMeanPooling(name=f"mean_pool{suffix}")(sequence, mask)
     if pooling == "pooled":
         if pooled is None:
             raise TfxferError("pooling 'pooled' needs a backbone with a pooler; use 'cls' or 'mean'")
         return pooled
     raise TfxferError(f"pooling {pooling!r} is not one of {', '.join(TEXT_POOLING)} for text")
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class PairFeatures(layers.Layer):
+    """The head's input for a sentence pair whose texts were embedded apart (``u``, ``v``: (N, D)
+    each, the same encoder and pooling): Sentence-BERT's two heads (Reimers and Gurevych, 2019).
+
+    ``cosine``: (N, 1), the cosine similarity of ``u`` and ``v``, for numeric labels (the
+    regression objective Sentence-BERT fine-tunes on STS: the model compares two texts the way
+    a bi-encoder checkpoint was trained to); ``concat``: (N, 3D), ``[u, v, |u - v|]``, for
+    classes (its classification objective, trained on NLI). Float32, no weights, no randomness:
+    the feature cache can hold it like any pooled feature.
+    """
+
+    MODES = ("cosine", "concat")
+
+    def __init__(self, mode: str = "concat", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, u, v):
+        u, v = ops.cast(u, "float32"), ops.cast(v, "float32")
+        if self.mode == "concat":
+            return ops.concatenate([u, v, ops.abs(u - v)], axis=-1)
+        # max(|u| |v|, eps) keeps an all-zero embedding from dividing by zero (cosine 0)
+        norms = ops.maximum(ops.norm(u, axis=-1) * ops.norm(v, axis=-1), 1e-9)
+        return ops.expand_dims(ops.sum(u * v, axis=-1) / norms, -1)
+
+    def compute_output_shape(self, u_shape, v_shape):
+        return (u_shape[0], 1 if self.mode == "cosine" else 3 * u_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
 
 
 def classification_head(num_classes: int, dropout: float, multi_label: bool = False) -> list[layers.Layer]:
@@ -114,8 +152,11 @@ class TargetScale(layers.Layer):
         return {**super().get_config(), "mean": mean, "std": std}
 
 
-def regression_head(dropout: float) -> list[layers.Layer]:
+def regression_head(dropout: float, on_cosine: bool = False) -> list[layers.Layer]:
     """Dropout, a float32 linear unit predicting the standardised target, and :class:`TargetScale`
-    back to the target's units: the layers, input side first."""
+    back to the target's units: the layers, input side first. ``on_cosine``: the unit reads one
+    cosine similarity (:class:`PairFeatures`), and starts at weight 1 (a higher cosine, a
+    higher target) rather than a random one of either sign."""
     head = [layers.Dropout(dropout, name="head_dropout")] if dropout else []
-    return [*head, layers.Dense(1, dtype="float32", name="regressor"), TargetScale(name="target_scale")]
+    unit = layers.Dense(1, dtype="float32", name="regressor", kernel_initializer="ones" if on_cosine else "glorot_uniform")
+    return [*head, unit, TargetScale(name="target_scale")]

@@ -33,7 +33,7 @@ def gather(task: str, backbone: str, train_inputs: list[str], num_classes: int, 
                  class_counts=class_counts, labels=labels, text_pairs=train_pairs is not None)
     if task == "text" and preprocessor is None and train_inputs:
         directory = _local_kerashub_dir(backbone)
-        facts.update(token_lengths=token_lengths(backbone, train_inputs, train_pairs),
+        facts.update(**_text_lengths(backbone, train_inputs, train_pairs),
                      max_length=max_sequence_length(directory) if directory else None,
                      checkpoint_pooling=checkpoint_pooling(directory) if directory else None)
     return Facts(**facts)
@@ -116,6 +116,16 @@ def max_sequence_length(directory: Path) -> int | None:
         return None
     value = config.get("max_position_embeddings") or (config.get("config") or {}).get("max_sequence_length")
     return int(value) if value else None
+
+
+def _text_lengths(backbone: str, texts: list[str], pairs: list[str] | None) -> dict:
+    """``token_lengths`` (packed, for pairs) and, for pairs, ``apart_lengths``: each text of
+    both columns alone, with its own [CLS] and [SEP]; every text tokenized once."""
+    lengths = token_lengths(backbone, texts)
+    if pairs is None or lengths is None:
+        return {"token_lengths": lengths}
+    second = token_lengths(backbone, pairs)
+    return {"token_lengths": lengths + second - 1, "apart_lengths": np.concatenate([lengths, second])}
 
 
 def token_lengths(backbone: str, texts: list[str], pairs: list[str] | None = None) -> np.ndarray | None:

@@ -25,10 +25,11 @@ SETTINGS = {
 
 
 
-def settings_of(task: str, labels: str = "single") -> tuple[str, ...]:
+def settings_of(task: str, labels: str = "single", pairs: bool = False) -> tuple[str, ...]:
     """The settings the recipe owns for ``task`` and kind of labels, in table order: numeric
-    labels add ``loss`` (after the class weights, which they have none of)."""
-    names = SETTINGS[task]
+    labels add ``loss`` (after the class weights, which they have none of); sentence pairs
+    (``pairs``) add ``pair_encoding``, first, since the sequence length and the head depend on it."""
+    names = ("pair_encoding", *SETTINGS[task]) if pairs else SETTINGS[task]
     if labels != "numeric":
         return names
     at = names.index("class_weight") + 1
@@ -37,7 +38,7 @@ def settings_of(task: str, labels: str = "single") -> tuple[str, ...]:
 
 # --recipe fixed: the same constants whatever the data (tfxfer 0.1's defaults).
 FIXED = {
-    "text": {"sequence_length": 128, "long_text": "truncate", "pooling": "cls", "dropout": 0.1, "class_weight": "none", "batch_size": 32,
+    "text": {"pair_encoding": "packed", "sequence_length": 128, "long_text": "truncate", "pooling": "cls", "dropout": 0.1, "class_weight": "none", "batch_size": 32,
              "epochs": 3,
              "learning_rate": 1e-3, "early_stopping_patience": 3, "fine_tune_epochs": 0, "unfreeze": "all",
              "fine_tune_learning_rate": 5e-5, "layer_decay": 1.0, "mixed_precision": False, "jit_compile": False},
@@ -72,6 +73,11 @@ REGRESSION_LOSS = "mse"
 # Text: windows (--long-text window) when more than this share of the training texts is longer than
 # the sequence length (which covers 99% of them unless the model's maximum caps it).
 LONG_TEXT_SHARE = 0.10
+# Sentence pairs on a sentence-transformers checkpoint, encoded apart (--pair-encoding siamese):
+# the held-out Spearman on SimLex-999 (python -m benchmarks.word_similarity), said in the reason.
+SIAMESE_SIMLEX = "0.70"
+SIAMESE_TREC_PAIRS = "0.542"  # python -m benchmarks.pairs, the siamese side: why classes stay packed
+COSINE_HEAD_LEARNING_RATE = 1e-2  # the siamese regression head: two numbers, far from their start
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class Facts:
     class_counts: tuple[int, ...] | None = None    # training examples per class; None when unknown (tfds:)
     labels: str = "single"                         # "multi": sets of classes; "numeric": a regression
     text_pairs: bool = False                       # sentence pairs: token_lengths count both texts packed
+    apart_lengths: np.ndarray | None = None        # sentence pairs: tokens per text of both columns, each alone
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,7 @@ def decide(facts: Facts, user: dict, recipe: str = "auto") -> dict[str, Choice]:
     value where given, else the recipe's (``auto``: from the facts; ``fixed``: :data:`FIXED`).
     Numeric labels have no classes to weigh and always say why, and add ``loss``."""
     decided = {}
-    names = settings_of(facts.task, facts.labels)
+    names = settings_of(facts.task, facts.labels, facts.text_pairs)
     # The batch first (fine-tuning's steps depend on it), then fine_tune_epochs (the head
     # phase depends on whether fine-tuning follows), then the rest; returned in table order.
     first = ("batch_size", "fine_tune_epochs")
@@ -124,15 +131,41 @@ def decide(facts: Facts, user: dict, recipe: str = "auto") -> dict[str, Choice]:
     return {name: decided[name] for name in names}
 
 
-def _sequence_length(f: Facts, _) -> Choice:
-    if f.token_lengths is None or not len(f.token_lengths):
+def _pair_encoding(f: Facts, decided: dict) -> Choice:
+    if not f.checkpoint_pooling:
+        return Choice("packed", "BERT-style checkpoints are pre-trained on packed pairs ([CLS] a [SEP] b [SEP], "
+                                "next-sentence prediction): the encoder reads both texts at once (a cross-encoder)")
+    trained = (f"the checkpoint was trained to embed one text at a time and compare the embeddings "
+               f"({f.checkpoint_pooling[1]})")
+    if f.labels == "numeric":
+        return Choice("siamese", f"{trained}: each text goes through the same encoder alone and the head reads the "
+                                 f"cosine of the two embeddings, scaled to your target (Sentence-BERT's regression "
+                                 f"objective; SimLex-999 word pairs: Spearman {SIAMESE_SIMLEX} against 0.26 packed "
+                                 f"and 0.47 for the untrained cosine, benchmarks/RESULTS.md)")
+    return Choice("packed", f"{trained}, but for classes the two texts read together did better where the label is "
+                            f"not their similarity (TREC question pairs, same type or not: 0.650 held-out accuracy "
+                            f"packed against {SIAMESE_TREC_PAIRS} siamese) and worse where it is (SimLex-999 cut at "
+                            f"5: 0.571 against 0.639); --pair-encoding siamese reads them apart "
+                            f"(benchmarks/RESULTS.md)")
+
+
+def _siamese(decided: dict) -> bool:
+    return "pair_encoding" in decided and decided["pair_encoding"].value == "siamese"
+
+
+def _sequence_length(f: Facts, decided: dict) -> Choice:
+    lengths = f.apart_lengths if _siamese(decided) and f.apart_lengths is not None else f.token_lengths
+    if lengths is None or not len(lengths):
         return Choice(128, "this backbone's tokenizer cannot be run ahead of the model: the usual 128 tokens")
-    covered = int(np.ceil(np.quantile(f.token_lengths, TEXT_COVERAGE)))
+    covered = int(np.ceil(np.quantile(lengths, TEXT_COVERAGE)))
     length = max(16, 8 * math.ceil(covered / 8))
-    texts = "sentence pairs, both texts packed as [CLS] a [SEP] b [SEP]," if f.text_pairs else "texts"
+    texts = "texts"
+    if f.text_pairs:
+        texts = ("texts of both columns, each encoded alone," if _siamese(decided)
+                 else "sentence pairs, both texts packed as [CLS] a [SEP] b [SEP],")
     rounded = "rounded up to a multiple of 8" if length > 16 else "at least 16"
-    why = (f"{TEXT_COVERAGE:.0%} of your {len(f.token_lengths):,} training {texts} have <= {covered} tokens "
-           f"(longest {int(f.token_lengths.max())}); {rounded}")
+    why = (f"{TEXT_COVERAGE:.0%} of your {len(lengths):,} training {texts} have <= {covered} tokens "
+           f"(longest {int(lengths.max())}); {rounded}")
     if f.max_length and length > f.max_length:
         length, why = f.max_length, why + f", capped at the model's maximum {f.max_length}"
     return Choice(length, why + "; each batch is cut to its own longest text")
@@ -140,7 +173,7 @@ def _sequence_length(f: Facts, _) -> Choice:
 
 def _long_text(f: Facts, decided: dict) -> Choice:
     if f.text_pairs:
-        return Choice("truncate", "sentence pairs are packed together into one sequence: windows read single texts")
+        return Choice("truncate", "sentence pairs are cut to the sequence length: windows read single texts")
     if f.token_lengths is None or not len(f.token_lengths):
         return Choice("truncate", "this backbone's tokenizer cannot be run ahead of the model: texts are cut to "
                                   "the sequence length")
@@ -157,21 +190,29 @@ def _long_text(f: Facts, decided: dict) -> Choice:
                               f"tokens")
 
 
-def _pooling(f: Facts, _) -> Choice:
+def _pooling(f: Facts, decided: dict) -> Choice:
     if f.task == "image":
         return Choice("avg", "global average pooling, the way ImageNet backbones are read")
     if f.checkpoint_pooling:
         pooling, source = f.checkpoint_pooling
         why = f"the checkpoint was trained with {pooling} pooling ({source})"
-        if f.text_pairs:  # said, not changed: no siamese head is built yet (benchmarks/RESULTS.md)
+        if f.text_pairs and f.labels == "numeric" and not _siamese(decided):  # packed by the user
             why += ("; NOTE: it was trained to embed each text alone, and with the two texts packed into one "
                     "sequence it scored below its own embeddings' cosine on word similarity (SimLex-999: "
-                    "Spearman 0.26 against 0.47, benchmarks/RESULTS.md)")
+                    "Spearman 0.26 against 0.47, benchmarks/RESULTS.md): --pair-encoding siamese reads them apart")
         return Choice(pooling, why)
     return Choice("cls", "the first token ([CLS]), the summary BERT-style checkpoints are trained to give")
 
 
-def _dropout(f: Facts, _) -> Choice:
+def _cosine_head(f: Facts, decided: dict) -> bool:
+    """A siamese pair model for numeric labels: its head is a scale and an offset of one cosine."""
+    return f.labels == "numeric" and _siamese(decided)
+
+
+def _dropout(f: Facts, decided: dict) -> Choice:
+    if _cosine_head(f, decided):
+        return Choice(0.0, "the head reads one number, the cosine of the two embeddings: dropping it would drop "
+                           "all the head sees")
     if f.task == "text":
         return Choice(0.1, "BERT's own dropout rate")
     return Choice(0.2, "the Keras transfer-learning guide's rate before a new head")
@@ -210,6 +251,11 @@ def _batch_size(f: Facts, _) -> Choice:
 
 
 def _epochs(f: Facts, decided: dict) -> Choice:
+    if _cosine_head(f, decided) and f.cached:
+        return Choice(HEAD_EPOCHS_CACHED, f"the head is two numbers, a scale and an offset of the cosine, that "
+                                          f"cannot overfit: trained on cached cosines until val loss stops "
+                                          f"improving ({HEAD_EPOCHS_CACHED} epochs at most), so the encoder "
+                                          f"fine-tunes under a fitted scale")
     if f.task == "text" and decided["fine_tune_epochs"].value:
         return Choice(HEAD_EPOCHS_BEFORE_FINE_TUNING,
                       "a few head epochs, then the whole encoder fine-tunes: measured better than a head "
@@ -221,7 +267,10 @@ def _epochs(f: Facts, decided: dict) -> Choice:
     return Choice(HEAD_EPOCHS_UNCACHED, "no cached features (each epoch runs the whole backbone): a few epochs")
 
 
-def _learning_rate(f: Facts, _) -> Choice:
+def _learning_rate(f: Facts, decided: dict) -> Choice:
+    if _cosine_head(f, decided):
+        return Choice(COSINE_HEAD_LEARNING_RATE, "AdamW (warm-up then decay) at a rate that moves the cosine's "
+                                                 "scale from 1 to the target's in a few hundred steps")
     optimizer = "AdamW (BERT's optimizer, warm-up then decay)" if f.task == "text" else "Adam"
     return Choice(1e-3, f"{optimizer} at the usual rate for a new linear head")
 
@@ -300,7 +349,7 @@ def _image_size(f: Facts, _) -> Choice:
 
 
 _AUTO = {
-    "sequence_length": _sequence_length, "long_text": _long_text, "pooling": _pooling, "dropout": _dropout, "class_weight": _class_weight,
+    "pair_encoding": _pair_encoding, "sequence_length": _sequence_length, "long_text": _long_text, "pooling": _pooling, "dropout": _dropout, "class_weight": _class_weight,
     "batch_size": _batch_size,
     "epochs": _epochs, "learning_rate": _learning_rate, "early_stopping_patience": _patience,
     "fine_tune_epochs": _fine_tune_epochs, "unfreeze": _unfreeze,

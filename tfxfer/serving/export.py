@@ -33,6 +33,7 @@ from tfxfer.finetune.checkpoints import without_optimizer
 from tfxfer.finetune.thresholds import model_thresholds
 from tfxfer.io.atomic import fsync_path, fsync_tree
 from tfxfer.models.classifier import TransferClassifier
+from tfxfer.models.heads import PairFeatures
 from tfxfer.models.layers import Windowing
 from tfxfer.serving.servable import load_signature, versions
 from tfxfer.serving.serving_contract import check_serving_ops
@@ -174,6 +175,21 @@ class _Servable(tf.Module):
                 return self._outputs(text, lambda: text)
 
         self.serve = serve
+        if _siamese(model):  # one text's embedding, the vector the head compares two of
+            self.embedder = model.embedder()
+            width = int(self.embedder.output_shape[-1])
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+            def embed(text):
+                return {"embedding": tf.cond(tf.size(text) > 0,
+                                             lambda: tf.cast(self.embedder(text, training=False), tf.float32),
+                                             lambda: tf.zeros([0, width], tf.float32))}
+
+            self.embed = embed
+
+    def signatures(self) -> dict:
+        """``serving_default``, and ``embed`` for a siamese sentence-pair model."""
+        return {"serving_default": self.serve, **({"embed": self.embed} if hasattr(self, "embed") else {})}
 
     def _outputs(self, inputs, model_inputs):
         """The outputs for a batch of ``inputs``; an empty batch gets empty outputs without
@@ -253,7 +269,9 @@ def export_saved_model(
     ``class_name`` (a model for numeric labels: ``value``, float32 [batch] in the target's
     units; a multi-label model: ``probabilities``, ``predicted``, bool [batch, classes] with its
     per-class thresholds applied, and ``class_names``, string [batch, classes]); an image whose header declares more than ``max_image_pixels`` pixels fails the
-    request before it is decoded. ``assets/labels.txt`` lists the classes (none for numeric
+    request before it is decoded. A siamese sentence-pair model also has an ``embed``
+    signature: ``text`` -> ``embedding``, float32 [batch, width], one text's vector as the
+    head compares two of them (``assets/tfxfer.json``'s ``embedding`` says how). ``assets/labels.txt`` lists the classes (none for numeric
     labels) and ``assets/tfxfer.json`` holds the inputs, the kind of labels (and a regression's
     target mean and standard deviation, or a multi-label model's ``thresholds`` in class order), ``metadata`` and the library versions. A ``name`` whose
     newest version is another task or takes other inputs is refused, and other classes too
@@ -299,10 +317,14 @@ def export_saved_model(
             label_info = {"target": dict(zip(("mean", "std"), model.target_scale, strict=True))}
         else:
             label_info = {"thresholds": thresholds} if labels == "multi" else {}
-        long_text = {"long_text": _long_text(model)} if task == "text" else {}
+        text_info = {"long_text": _long_text(model)} if task == "text" else {}
+        if _siamese(model):  # the second signature, and how its vectors are compared
+            text_info["embedding"] = {"signature": "embed", "inputs": ["text"], "outputs": ["embedding"],
+                                      "width": int(model.embedder().output_shape[-1]),
+                                      "compare": "cosine" if labels == "numeric" else "[u, v, |u - v|]"}
         info_file.write_text(json.dumps({"task": task, "inputs": inputs, "labels": labels,
                                          "outputs": _OUTPUTS[labels], "classes": list(class_names), **label_info,
-                                         **long_text,
+                                         **text_info,
                                          **limits, **_versions_info(),
                                          **(metadata or {})}, indent=2, default=str))
         servable = _Servable(model, list(class_names), task, max_image_pixels, thresholds)
@@ -314,7 +336,7 @@ def export_saved_model(
         started = time.perf_counter()
         log.info("exporting %s: writing the SavedModel, then loading it back to check it", model_dir)
         with without_optimizer(model):
-            tf.saved_model.save(servable, str(tmp), signatures={"serving_default": servable.serve})
+            tf.saved_model.save(servable, str(tmp), signatures=servable.signatures())
         op_types = check_serving_ops(tmp)
         diff = _check_written(tmp, model, task)
         path = _rename_into_place(tmp, model_dir)
@@ -325,6 +347,11 @@ def export_saved_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _siamese(model: keras.Model) -> bool:
+    """A sentence-pair model that embeds each text alone (--pair-encoding siamese)."""
+    return any(isinstance(layer, PairFeatures) for layer in model.layers)
 
 
 def _long_text(model: TransferClassifier) -> dict:
@@ -363,6 +390,11 @@ def _check_written(path: Path, model: TransferClassifier, task: str) -> float:
     diff = float(np.max(np.abs(got.numpy().reshape(want.shape) - want)))
     if numeric:
         diff /= model.target_scale[1]
+    if _siamese(model):  # the embed signature against the Keras model's embedder, relative to the vectors' size
+        texts = inputs["text"]
+        want_vectors = tf.function(lambda t: model.embedder()(t, training=False))(texts).numpy()
+        got_vectors = tf.saved_model.load(str(path)).signatures["embed"](text=texts)["embedding"].numpy()
+        diff = max(diff, float(np.max(np.abs(got_vectors - want_vectors)) / max(np.abs(want_vectors).max(), 1e-6)))
     if diff > PARITY_TOLERANCE:
         raise RuntimeError(f"the written SavedModel disagrees with the Keras model (max abs diff {diff:.2e})")
     return diff
