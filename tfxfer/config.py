@@ -241,7 +241,8 @@ class TrainConfig:
                                            shown=_RECIPE + ": covers 99%% of the training texts")
     long_text: str | None = _setting(None, "text: a text longer than --sequence-length tokens is cut to its first "
                                            "tokens (truncate), or read as windows of --sequence-length tokens every "
-                                           "--window-stride tokens whose logits are averaged, the same in training, "
+                                           "--window-stride tokens whose logits are averaged (multi-label: each class's "
+                                           "largest probability), the same in training, "
                                            "evaluation and the export (window; single texts, kerashub: backbones)",
                                      _choice(*LONG_TEXT),
                                      shown=_RECIPE + ": window when more than 10%% of the training texts are longer "

@@ -14,6 +14,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 from tests.conftest import run_cli
 from tests.text_fixtures import write_csv
@@ -105,3 +106,77 @@ def test_windows_train_export_serve_alone_predict_and_evaluate(tmp_path):
     assert abs(metrics["test"]["accuracy"] - report["accuracy"]) < 1e-9  # the Keras model's, in training
     by_hand = [[int(np.sum((truth == t) & (guess == p))) for p in range(len(classes))] for t in range(len(classes))]
     assert report["confusion_matrix"] == by_hand
+
+
+_FRESH_MULTI = r"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401 - the tokenizer's ops, as TF Serving links them
+served = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+answer = served(text=tf.constant(json.load(open(sys.argv[2]))))
+print(json.dumps({"predicted": answer["predicted"].numpy().tolist(),
+                  "class_names": [c.decode() for c in answer["class_names"].numpy()[0]]}))
+"""
+
+_TOPICS = {"sports": "the team won the match with a late goal", "politics": "the senate passed the new budget bill",
+           "weather": "heavy rain and strong wind hit the coast"}
+
+
+def _tagged_posts(n: int, seed: int) -> list[tuple[str, str]]:
+    """Posts of ~60 words, each with one or two topic sentences somewhere among filler: made for
+    this test (a label may sit in any window), not a benchmark."""
+    rng = random.Random(seed)
+    filler = "and then people talked about many other things for a while"
+    rows = []
+    for _ in range(n):
+        labels = rng.sample(sorted(_TOPICS), rng.choice([1, 2]))
+        parts = [filler] * 4
+        for label in labels:
+            parts.insert(rng.randrange(len(parts) + 1), _TOPICS[label])
+        rows.append((" ".join(parts), "|".join(labels)))
+    return rows
+
+
+def test_multi_label_windows_keep_each_class_largest_probability_end_to_end(tmp_path):
+    """Multi-label with --long-text window: the head takes each class's max over a text's windows,
+    on cached stacked windows; the export records "aggregation": "max", finds a topic wherever it
+    sits in a long post in a fresh process, and evaluate scores it as a count by hand does."""
+    from tests.e2e.test_multilabel import _hand_count
+
+    train = write_csv(tmp_path / "train.csv", _tagged_posts(90, 0), ("text", "labels"))
+    test_rows = _tagged_posts(30, 1)
+    test = write_csv(tmp_path / "test.csv", test_rows, ("text", "labels"))
+    exported = tmp_path / "exported"
+    result = run_cli("tfxfer.train", "--backbone", f"kerashub:{demo.minilm_dir()}", "--train", str(train),
+                     "--label-column", "labels", "--sequence-length", "16", "--long-text", "window",
+                     "--epochs", "20", "--fine-tune-epochs", "0", "--output", str(tmp_path / "run"),
+                     "--export-dir", str(exported), "--name", "posts")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["labels"] == "multi" and metrics["cached_features"]
+    version = exported / "posts" / "1"
+    info = json.loads((version / "assets" / "tfxfer.json").read_text())
+    assert info["long_text"]["aggregation"] == "max" and info["long_text"]["max_windows"] == 8
+
+    texts = [text for text, _ in test_rows]
+    filler = "and then people talked about many other things for a while"
+    late = f"{filler} {filler} {filler} {filler} {_TOPICS['weather']}"  # the topic only in the last window
+    (tmp_path / "texts.json").write_text(json.dumps([*texts, late]))
+    with ThreadPoolExecutor(2) as pool:
+        bare = pool.submit(subprocess.run, [sys.executable, "-c", _FRESH_MULTI, str(version),
+                                            str(tmp_path / "texts.json")], capture_output=True, text=True,
+                           timeout=300)
+        evaluating = pool.submit(run_cli, "tfxfer.evaluate", str(version), "--data", str(test),
+                                 "--output", str(tmp_path / "evaluation"))
+        bare, evaluated = bare.result(), evaluating.result()
+    assert bare.returncode == 0, bare.stderr[-3000:]
+    served = json.loads(bare.stdout.strip().splitlines()[-1])
+    classes = served["class_names"]
+    predicted = np.array(served["predicted"])
+    assert predicted[-1].tolist() == [c == "weather" for c in classes]
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads((tmp_path / "evaluation" / "report.json").read_text())
+    truth = np.array([[c in labels.split("|") for c in classes] for _, labels in test_rows])
+    hand = _hand_count(predicted[:-1], truth)
+    assert report["micro_f1"] == pytest.approx(hand["micro_f1"], abs=1e-9)
+    assert report["subset_accuracy"] == pytest.approx(hand["subset_accuracy"], abs=1e-9)

@@ -96,6 +96,41 @@ def test_the_recipe_reads_windows_when_many_texts_are_longer_than_the_model():
     assert decide(Facts("text", 100, 2, True), {}, "fixed")["long_text"].value == "truncate"
 
 
+def test_a_multi_label_windowed_model_keeps_each_class_largest_probability_over_the_windows(tiny_preset, tmp_path):
+    """A label present in any window is the text's: the head runs on every window and each class
+    keeps its largest probability; the feature cache still holds one row per text, and an empty
+    text (one window) and a long one capped at max_windows both work."""
+    import keras
+    import tensorflow as tf
+
+    from tfxfer.finetune.feature_cache import _head_split
+    from tfxfer.models.builders import build_text_classifier
+
+    model = build_text_classifier(f"kerashub:{tiny_preset}", 4, sequence_length=8, long_text="window",
+                                  window_stride=3, max_windows=5, labels="multi")
+    assert [layer.name for layer in model.head] == ["head_dropout", "classifier", "window_max"]
+    texts = tf.constant(["the film was great", "the film was great and the story was awful and the cast was dull "
+                                               "and the ending was brilliant and long", "", "a b"])
+    windows = keras.Model(model.inputs, model.get_layer("cls_pool").output).predict(texts, verbose=0)
+    _, rows = tf.function(model.get_layer("windowing"))(texts)
+    rows = rows.numpy()
+    assert np.bincount(rows).tolist() == [1, 5, 1, 1]  # the long text capped at max_windows
+    dense = model.get_layer("classifier")
+    per_window = 1 / (1 + np.exp(-(windows @ dense.kernel.numpy() + dense.bias.numpy())))
+    expected = np.stack([per_window[rows == i].max(0) for i in range(4)])
+    probabilities = model.predict(texts, verbose=0)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    extractor, head = _head_split(model)
+    stacked = extractor.predict(texts, verbose=0)
+    assert stacked.shape == (4, 5, windows.shape[1])  # one row per text: its windows, repeated to fill 5 slots
+    np.testing.assert_allclose(head.predict(stacked, verbose=0), probabilities, atol=1e-5)
+    with pytest.raises(TfxferError, match="keeps one vector per window"):
+        model.embedder()
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras").predict(texts, verbose=0),
+                               probabilities, atol=1e-6)
+
+
 def test_the_export_records_how_it_reads_long_texts(tiny_preset, tmp_path):
     import json
 
@@ -108,6 +143,11 @@ def test_the_export_records_how_it_reads_long_texts(tiny_preset, tmp_path):
     info = json.loads((path / "assets" / "tfxfer.json").read_text())
     assert info["long_text"] == {"mode": "window", "window_tokens": 10, "stride": 5, "max_windows": 3,
                                  "aggregation": "mean"}
+    tagged = build_text_classifier(f"kerashub:{tiny_preset}", 3, sequence_length=12, long_text="window",
+                                   max_windows=3, class_names=["a", "b", "c"], labels="multi")
+    tagged.thresholds = [0.5, 0.5, 0.5]
+    path = export_saved_model(tagged, tmp_path, "long_tags")
+    assert json.loads((path / "assets" / "tfxfer.json").read_text())["long_text"]["aggregation"] == "max"
 
 
 def test_bad_long_text_settings_are_refused_in_one_line(tiny_preset, tmp_path):

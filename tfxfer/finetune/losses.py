@@ -57,7 +57,7 @@ def start_at_the_prior(model: keras.Model, labels: np.ndarray) -> bool:
     for every class (Lin et al., 2017, "Focal Loss", section 3.3). With many rare classes a zero
     bias spends the first epochs only learning that most classes are absent. A head whose biases
     are no longer all zero (trained, or loaded) is left as it is; returns whether it was set."""
-    classifier = model.get_layer(model.parts["head"][-1])
+    classifier = next(layer for layer in reversed(model.head) if isinstance(layer, keras.layers.Dense))
     kernel, bias = classifier.get_weights()
     if np.any(bias != 0):
         return False

@@ -25,14 +25,24 @@ from tfxfer.models.heads import (
     pool_text_features,
     regression_head,
 )
-from tfxfer.models.layers import DEFAULT_MAX_WINDOWS, BackboneLayer, Tokenizing, TrimToLongest, Windowing, WindowMean
+from tfxfer.models.layers import (
+    DEFAULT_MAX_WINDOWS,
+    BackboneLayer,
+    Tokenizing,
+    TrimToLongest,
+    Windowing,
+    WindowMean,
+    WindowStack,
+)
 
 
 def _classifier(inputs, features, num_classes: int, dropout: float, *, task: str, preprocessor, backbone,
                 uri: str, class_names, labels: str = "single", on_cosine: bool = False) -> TransferClassifier:
-    """The head on ``features``, and the model that records which layer plays which part."""
+    """The head on ``features`` ((N, windows, D) for multi-label windows: the max over them),
+    and the model that records which layer plays which part."""
     head = (regression_head(dropout, on_cosine) if labels == "numeric"
-            else classification_head(num_classes, dropout, multi_label=labels == "multi"))
+            else classification_head(num_classes, dropout, multi_label=labels == "multi",
+                                     over_windows=len(features.shape) == 3))
     outputs = features
     for layer in head:
         outputs = layer(outputs)
@@ -155,7 +165,9 @@ def build_text_classifier(
             (its first tokens only) or "window": it is cut into windows of ``sequence_length``
             tokens (special tokens included) every ``window_stride`` tokens, the encoder and
             pooling run on every window, and the windows' pooled features are averaged before
-            the linear head, which is the same as averaging their logits (then the softmax).
+            the linear head, which is the same as averaging their logits (then the softmax);
+            multi-label: the head runs on every window and each class keeps its largest
+            probability (a label found in any window is the text's).
             Training, ``evaluate`` and the export all run it, so the export still takes the
             whole raw text. KerasHub backbones, single texts only.
         window_stride: tokens from one window's start to the next's, in (0, tokens per window]
@@ -216,7 +228,9 @@ def build_text_classifier(
     holder = _text_holder(resolved, pooling)
     sequence, pooled, mask = _encode(resolved, holder, encoded)
     features = pool_text_features(sequence, pooled, mask, pooling)
-    if row_ids is not None:  # one row per text again: the mean over its windows
+    if row_ids is not None and labels == "multi":  # each text's windows stacked: the head takes their max
+        features = WindowStack(preprocessor.max_windows, name="window_stack")(features, row_ids, inputs)
+    elif row_ids is not None:  # one row per text again: the mean over its windows
         features = WindowMean(name="window_mean")(features, row_ids, inputs)
     return _classifier(inputs, features, num_classes, dropout, task="text", preprocessor=preprocessor,
                        backbone=holder, uri=backbone, class_names=class_names, labels=labels)

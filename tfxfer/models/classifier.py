@@ -35,7 +35,8 @@ class TransferClassifier(keras.Model):
             for each class, and per-class ``thresholds`` above which a class is predicted).
         parts: the names of its layers in each role, recorded by the builder that made them:
             ``{"preprocessor": NAME, "backbone": NAME, "head": [NAME, ...]}`` (the head input
-            side first; the last is the classifier).
+            side first; the last is the classifier, or what follows it: a regression's target
+            scale, a multi-label window max).
         class_names: the classes in output order, once known (``fine_tune`` records those of
             the data it trains on; ``export_saved_model`` reads them).
         backbone_uri: the URI the backbone was loaded from, for the record.
@@ -158,7 +159,11 @@ class TransferClassifier(keras.Model):
         if len(self.inputs) > 1:
             raise TfxferError("this sentence-pair model packs its two texts into one sequence ([CLS] a [SEP] b [SEP]): "
                               "it has no embedding of one text; train with --pair-encoding siamese for one")
-        return keras.Model(self.inputs, input_tensor_in(self, self.head[0]), name="embedder")
+        features = input_tensor_in(self, self.head[0])
+        if len(features.shape) != 2:
+            raise TfxferError("this multi-label model reads long texts as windows and keeps one vector per window "
+                              "(its head takes the largest probability over them): it has no one embedding of a text")
+        return keras.Model(self.inputs, features, name="embedder")
 
     @property
     def image_size(self) -> tuple[int, int] | None:

@@ -97,13 +97,33 @@ class PairFeatures(layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def classification_head(num_classes: int, dropout: float, multi_label: bool = False) -> list[layers.Layer]:
+@keras.saving.register_keras_serializable(package="tfxfer")
+class WindowMax(layers.Layer):
+    """(N, windows, C) per-window probabilities -> (N, C): each class's largest over a text's
+    windows (:class:`tfxfer.models.layers.WindowStack` fills the slots). Float32."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, probabilities):
+        return ops.max(probabilities, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+def classification_head(num_classes: int, dropout: float, multi_label: bool = False,
+                        over_windows: bool = False) -> list[layers.Layer]:
     """Dropout, then a float32 softmax layer (``multi_label``: sigmoid, each class's own
-    probability): probabilities stay float32 under mixed precision. The layers, input side
-    first, for the builder to call on the pooled features."""
+    probability): probabilities stay float32 under mixed precision. ``over_windows``: the
+    features are a text's stacked windows, (N, windows, D); the layer runs on each window and
+    :class:`WindowMax` keeps each class's largest probability. The layers, input side first,
+    for the builder to call on the pooled features."""
     head = [layers.Dropout(dropout, name="head_dropout")] if dropout else []
-    return [*head, layers.Dense(num_classes, activation="sigmoid" if multi_label else "softmax", dtype="float32",
-                                name="classifier")]
+    head.append(layers.Dense(num_classes, activation="sigmoid" if multi_label else "softmax", dtype="float32",
+                             name="classifier"))
+    return [*head, WindowMax(name="window_max")] if over_windows else head
 
 
 @keras.saving.register_keras_serializable(package="tfxfer")

@@ -262,11 +262,7 @@ class WindowMean(keras.layers.Layer):
     The builder averages the windows' pooled features before the linear head: the mean of
     ``W f + b`` over a text's windows is ``W mean(f) + b``, so this is exactly averaging the
     windows' logits (then the softmax), and the head and its cached features see one row per
-    text.
-
-    TODO(multi-label, which averages its windows for now): a multi-label head should take the max of the
-    windows' logits (a label present in any window is present in the text), which is not the
-    max of the features: it needs the head applied per window, then the max per text.
+    text. (A multi-label model takes the max instead: :class:`WindowStack`.)
     """
 
     def call(self, features, row_ids, texts):
@@ -278,3 +274,38 @@ class WindowMean(keras.layers.Layer):
 
     def compute_output_spec(self, features, row_ids, texts):
         return keras.KerasTensor((texts.shape[0], features.shape[-1]), dtype=features.dtype)
+
+
+@keras.saving.register_keras_serializable(package="tfxfer")
+class WindowStack(keras.layers.Layer):
+    """Per-window vectors [total_windows, D] -> [texts, max_windows, D]: each text's windows in
+    order, then its own windows again from the first until ``max_windows`` slots are full
+    (``row_ids`` from :class:`Windowing`, which sorts them by text and gives every text at least
+    one window; ``texts``: the model's string input, for the number of rows).
+
+    For multi-label windows: a label present in any window is present in the text, so the head
+    takes each class's largest probability over the windows (:class:`tfxfer.models.heads.WindowMax`
+    after the per-window sigmoid; the max of sigmoids is the sigmoid of the largest logit).
+    Repeating a text's own windows changes no maximum, so no mask is needed, and the head's
+    input keeps one row per text: the feature cache holds it like any pooled feature.
+    """
+
+    def __init__(self, max_windows: int = DEFAULT_MAX_WINDOWS, **kwargs):
+        super().__init__(**kwargs)
+        self.max_windows = int(max_windows)
+
+    def call(self, features, row_ids, texts):
+        import tensorflow as tf
+
+        rows = tf.shape(texts)[0]
+        counts = tf.math.bincount(row_ids, minlength=rows, maxlength=rows, dtype=tf.int32)
+        starts = tf.cumsum(counts, exclusive=True)
+        slots = tf.range(self.max_windows, dtype=tf.int32)
+        # slot k of a text with n windows holds its window k mod n; an empty batch has no rows
+        return tf.gather(features, starts[:, None] + slots[None, :] % tf.maximum(counts, 1)[:, None])
+
+    def compute_output_spec(self, features, row_ids, texts):
+        return keras.KerasTensor((texts.shape[0], self.max_windows, features.shape[-1]), dtype=features.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "max_windows": self.max_windows}

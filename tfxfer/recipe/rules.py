@@ -183,9 +183,10 @@ def _long_text(f: Facts, decided: dict) -> Choice:
     limit = f"{length} tokens" + (" (the model's maximum)" if f.max_length and length >= f.max_length else "")
     counted = f"{longer:,} of your {len(f.token_lengths):,} training texts ({share:.1%}) are longer than {limit}"
     if share > LONG_TEXT_SHARE:
+        aggregated = ("each class keeps its largest probability over them (a label found in any window is the "
+                      "text's)" if f.labels == "multi" else "whose logits are averaged")
         return Choice("window", f"{counted}, more than {LONG_TEXT_SHARE:.0%}: each text is read as windows of "
-                                f"{length} tokens, half a window apart, at most 8 (--max-windows), whose logits "
-                                f"are averaged")
+                                f"{length} tokens, half a window apart, at most 8 (--max-windows); {aggregated}")
     return Choice("truncate", f"{counted}, at most {LONG_TEXT_SHARE:.0%}: those are cut to their first {length} "
                               f"tokens")
 

@@ -34,7 +34,7 @@ from tfxfer.finetune.thresholds import model_thresholds
 from tfxfer.io.atomic import fsync_path, fsync_tree
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.heads import PairFeatures
-from tfxfer.models.layers import Windowing
+from tfxfer.models.layers import Windowing, WindowStack
 from tfxfer.serving.servable import load_signature, versions
 from tfxfer.serving.serving_contract import check_serving_ops
 
@@ -362,7 +362,8 @@ def _long_text(model: TransferClassifier) -> dict:
     if windowing is None:
         return {"mode": "truncate"}
     return {"mode": "window", "window_tokens": windowing.window, "stride": windowing.stride,
-            "max_windows": windowing.max_windows, "aggregation": "mean"}
+            "max_windows": windowing.max_windows,
+            "aggregation": "max" if any(isinstance(layer, WindowStack) for layer in model.layers) else "mean"}
 
 
 def _class_names(model: TransferClassifier, given: list[str] | None) -> list[str]:
