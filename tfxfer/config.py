@@ -384,13 +384,13 @@ def infer_task(train: str, text_column: str = "text") -> str:
         missing = [column for column in columns if column not in header]
         if len(columns) == 2 and header and missing:  # two text columns: sentence pairs, never images
             raise TfxferError(f"--train {train} has no {missing[0]!r} column for the sentence pairs --text-column "
-                              f"{text_column} names; its columns are {','.join(header)}")
+                              f"{text_column} names; its columns are {','.join(header)}{comment_hint(header)}")
         if "path" in header and missing:
             return "image"
         if header and missing:
             raise TfxferError(f"--train {train} has neither a {missing[0]!r} column (text data; --text-column names "
                               f"another) nor a 'path' column (an image manifest: a header row path,label); its "
-                              f"header is {','.join(header)}")
+                              f"header is {','.join(header)}{comment_hint(header)}")
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl"):
         return "text"
     if path.is_dir():
@@ -402,6 +402,14 @@ def infer_task(train: str, text_column: str = "text") -> str:
                           f"manifest path,label (images), or a .csv/.tsv/.jsonl file (text)")
     raise TfxferError(f"--train {train} is neither a folder of class folders or a CSV manifest (images) nor a "
                       f".csv/.tsv/.jsonl file (text); pass --task image or --task text for anything else")
+
+
+def comment_hint(header: list[str]) -> str:
+    """What to add to a missing-column message when the file's first line is a comment."""
+    if header and header[0].lstrip().startswith("#"):
+        return ("; its first line starts with '#': comment lines are not skipped, the first line is the header: "
+                "delete the comment lines")
+    return ""
 
 
 def _csv_header(path: Path) -> list[str]:

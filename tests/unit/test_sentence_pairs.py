@@ -89,6 +89,26 @@ def test_a_packed_pair_model_has_no_embedding_of_one_text():
         packed.embedder()
 
 
+def test_a_file_opening_with_comment_lines_is_told_they_are_not_skipped(tmp_path):
+    """Raw research files (WordSim-353's .tsv) open with '#' lines: the missing-column message
+    says the first line was read as the header."""
+    from tfxfer.config import infer_task
+
+    raw = "# The WordSimilarity-353 Test Collection\n# Word 1\tWord 2\tHuman (mean)\nlove\tsex\t6.77\n"
+    tsv = tmp_path / "wordsim.tsv"
+    tsv.write_text(raw)
+    with pytest.raises(TfxferError, match=r"has no 'word1' column; .*first line starts with '#': comment lines "
+                                          r"are not skipped"):
+        read_text_splits(str(tsv), text_column="word1,word2")
+    csv_file = tmp_path / "wordsim.csv"
+    csv_file.write_text(raw.replace("\t", ","))
+    with pytest.raises(TfxferError, match="comment lines are not skipped, the first line is the header"):
+        infer_task(str(csv_file), "word1,word2")
+    with pytest.raises(TfxferError) as plain:  # a header without '#': no such hint
+        read_text_splits(str(write_csv(tmp_path / "ok.csv", ROWS, ("a", "b", "label"))), text_column="x,b")
+    assert "comment" not in str(plain.value)
+
+
 def test_tfhub_encoders_refuse_pairs_by_name():
     from tfxfer.models.builders import build_text_classifier
 
