@@ -110,8 +110,36 @@ def _export_tfhub_pair(root: Path, vocab_file: Path, sequence_length: int = 32) 
     vocabulary = vocab_file.read_text(encoding="utf-8").split()
     cls_id, sep_id = vocabulary.index("[CLS]"), vocabulary.index("[SEP]")
 
+    class PackInputs(tf.Module):
+        """TF Hub's ``bert_pack_inputs`` subobject (tensorflow/models export_tfhub_lib's
+        BertPackInputsSavedModelWrapper): 1 or 2 segments of ragged int32 token ids (ragged rank
+        1 or 2), trimmed round-robin to fit, packed [CLS] a [SEP] b [SEP] with type ids 0 then 1,
+        padded to ``seq_length`` (an optional keyword, traced as a scalar int32 tensor)."""
+
+        def __init__(self):
+            super().__init__()
+
+            @tf.function(autograph=False)
+            def call(inputs, seq_length=sequence_length):
+                segments = [tf.cast(s.merge_dims(-2, -1) if s.ragged_rank == 2 else s, tf.int64) for s in inputs]
+                trimmed = tf_text.RoundRobinTrimmer(seq_length - 1 - len(segments)).trim(segments)
+                ids, type_ids = tf_text.combine_segments(trimmed, cls_id, sep_id)
+                word_ids, mask = tf_text.pad_model_inputs(ids, seq_length)
+                type_ids, _ = tf_text.pad_model_inputs(type_ids, seq_length)
+                return {"input_word_ids": tf.cast(word_ids, tf.int32), "input_mask": tf.cast(mask, tf.int32),
+                        "input_type_ids": tf.cast(type_ids, tf.int32)}
+
+            self.__call__ = call
+            for ragged_rank in (1, 2):
+                for segments in (1, 2):
+                    call.get_concrete_function(
+                        [tf.RaggedTensorSpec([None] * (ragged_rank + 1), tf.int32) for _ in range(segments)],
+                        seq_length=tf.TensorSpec([], tf.int32))
+
     class Preprocessor(tf.Module):
-        """TF Hub's BERT preprocessing: strings -> input_word_ids, input_mask, input_type_ids."""
+        """TF Hub's BERT preprocessing: strings -> input_word_ids, input_mask, input_type_ids;
+        and its subobjects for sentence pairs, ``tokenize`` (strings -> ragged int32 [batch,
+        words, wordpieces]) and ``bert_pack_inputs`` (:class:`PackInputs`)."""
 
         def __init__(self):
             super().__init__()
@@ -124,6 +152,11 @@ def _export_tfhub_pair(root: Path, vocab_file: Path, sequence_length: int = 32) 
                 default_value=-1,
             )
             self.tokenizer = tf_text.BertTokenizer(self.table, lower_case=True, token_out_type=tf.int64)
+            self.bert_pack_inputs = PackInputs()
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def tokenize(self, text):
+            return tf.cast(self.tokenizer.tokenize(text), tf.int32)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def __call__(self, text):

@@ -109,12 +109,48 @@ def test_a_file_opening_with_comment_lines_is_told_they_are_not_skipped(tmp_path
     assert "comment" not in str(plain.value)
 
 
-def test_tfhub_encoders_refuse_pairs_by_name():
-    from tfxfer.models.builders import build_text_classifier
+def test_a_tfhub_encoder_packs_pairs_with_its_preprocessors_own_bert_pack_inputs(tfhub_bert, tiny_vocabulary,
+                                                                                 tmp_path):
+    """TF Hub's two-segment recipe (its ``tokenize``, then ``bert_pack_inputs`` with
+    ``seq_length``), on a preprocessing SavedModel with TF Hub's interface: [CLS] a [SEP] b [SEP],
+    type ids 0 then 1, trimmed round-robin; the model trains through it, reloads from a .keras
+    file and exports for TF Serving. Siamese reads each text with the plain preprocessor."""
+    import keras
+    import tensorflow as tf
 
-    with pytest.raises(TfxferError, match="need a kerashub: backbone.*bert_pack_inputs"):
-        build_text_classifier("tfhub:/no/such/encoder", 2, preprocessor="tfhub:/no/such/preprocessor",
-                              text_pair=True)
+    from tfxfer.models.builders import build_text_classifier
+    from tfxfer.serving.export import export_saved_model
+
+    backbone, preprocessor = f"tfhub:{tfhub_bert['encoder']}", f"tfhub:{tfhub_bert['preprocessor']}"
+    model = build_text_classifier(backbone, 2, pooling="mean", sequence_length=12, preprocessor=preprocessor,
+                                  text_pair=True, class_names=["different", "same"])
+    vocabulary = tiny_vocabulary.read_text(encoding="utf-8").split()
+    cls, sep = vocabulary.index("[CLS]"), vocabulary.index("[SEP]")
+    texts, pairs = tf.constant(["the film was great", "a b"]), tf.constant(["the story was awful", ""])
+    packed = model.get_layer("tfhub_pair_packing")((texts, pairs))
+    ids, types = packed["input_word_ids"].numpy(), packed["input_type_ids"].numpy()
+    first, second = ([vocabulary.index(w) for w in text.split()] for text in ("the film was great",
+                                                                             "the story was awful"))
+    assert ids.shape == (2, 12) and ids[0].tolist() == [cls, *first, sep, *second, sep, 0]
+    assert types[0].tolist() == [0] * 6 + [1] * 5 + [0]
+    short = model.get_layer("tfhub_pair_packing").__class__(str(tfhub_bert["preprocessor"]), 8)
+    trimmed = short((texts, pairs))["input_word_ids"].numpy()[0]  # 5 tokens left: 3 of a, 2 of b
+    assert trimmed.tolist() == [cls, *first[:3], sep, *second[:2], sep]
+    probabilities = model.predict((texts, pairs), verbose=0)
+    assert probabilities.shape == (2, 2)
+    model.save(tmp_path / "pairs.keras")
+    loaded = keras.saving.load_model(tmp_path / "pairs.keras")
+    np.testing.assert_allclose(loaded.predict((texts, pairs), verbose=0), probabilities, atol=1e-6)
+    path = export_saved_model(model, tmp_path / "exported", "hub_pairs")  # checks the ops and the answers
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    np.testing.assert_allclose(served(text=texts, text_pair=pairs)["probabilities"].numpy(), probabilities,
+                               atol=1e-5)
+
+    siamese = build_text_classifier(backbone, 1, pooling="mean", sequence_length=12, preprocessor=preprocessor,
+                                    text_pair=True, pair_encoding="siamese", labels="numeric", dropout=0.0)
+    np.testing.assert_allclose(siamese.predict((texts, pairs), verbose=0), siamese.predict((pairs, texts), verbose=0),
+                               atol=1e-6)
+    assert siamese.embedder().predict(texts, verbose=0).shape[0] == 2
 
 
 @pytest.fixture(scope="module")

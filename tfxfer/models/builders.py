@@ -14,7 +14,7 @@ import keras
 from tfxfer.config import LABEL_KINDS, LONG_TEXT, PAIR_ENCODINGS
 from tfxfer.errors import TfxferError
 from tfxfer.models.backbones import load_image_backbone, load_text_backbone, split_uri
-from tfxfer.models.backbones.tfhub import SavedModelLayer
+from tfxfer.models.backbones.tfhub import SavedModelLayer, SavedModelPairPacking
 from tfxfer.models.classifier import TransferClassifier
 from tfxfer.models.freezing import set_trainable
 from tfxfer.models.heads import (
@@ -153,8 +153,8 @@ def build_text_classifier(
         text_pair: a sentence-pair classifier (paraphrase, entailment, question-answer
             matching): two string inputs, ``text`` and ``text_pair``, packed by the backbone's
             own preprocessor as ``[CLS] text [SEP] text_pair [SEP]`` (with segment ids where
-            the backbone has them), truncated to ``sequence_length`` tokens in all.
-            KerasHub backbones only.
+            the backbone has them), truncated to ``sequence_length`` tokens in all (a TF Hub
+            encoder: its preprocessing model's ``tokenize`` and ``bert_pack_inputs``).
         pair_encoding: how ``text_pair`` reads the two texts: "packed" (one sequence, as above:
             a cross-encoder, how BERT-style checkpoints were pre-trained) or "siamese" (each
             text through the same encoder and pooling alone, as sentence-transformers
@@ -197,10 +197,6 @@ def build_text_classifier(
         raise TfxferError(f"pooling {pooling!r} is not one of {', '.join(TEXT_POOLING)} for text")
     if int(sequence_length) < 8:
         raise TfxferError(f"sequence_length must be at least 8, got {sequence_length}")
-    if text_pair and split_uri(backbone)[0] != "kerashub":
-        raise TfxferError(f"sentence pairs (two text columns) need a kerashub: backbone, whose preprocessor packs "
-                          f"both texts; {backbone} is a TF Hub encoder, whose preprocessing model packs pairs "
-                          f"with its own bert_pack_inputs, which tfxfer does not call yet")
     if pair_encoding not in PAIR_ENCODINGS:
         raise TfxferError(f"pair_encoding must be one of {', '.join(PAIR_ENCODINGS)}, got {pair_encoding!r}")
     _check_long_text(backbone, long_text, window_stride, max_windows, text_pair, int(sequence_length))
@@ -212,6 +208,9 @@ def build_text_classifier(
     if text_pair:
         inputs = (inputs, keras.Input(shape=(), dtype="string", name="text_pair"))
     preprocessor = resolved.preprocessor
+    if text_pair and isinstance(preprocessor, SavedModelLayer):  # TF Hub: its own tokenize and bert_pack_inputs
+        preprocessor = SavedModelPairPacking(preprocessor.saved_model_path, int(sequence_length),
+                                             name="tfhub_pair_packing")
     row_ids = None
     if long_text == "window":
         preprocessor = Windowing.around(preprocessor, inputs, window_stride, max_windows)
@@ -221,8 +220,8 @@ def build_text_classifier(
                               f"tokens take the rest), and a longer stride would skip tokens; got {window_stride}")
         encoded, row_ids = preprocessor(inputs)
     else:
-        if not isinstance(preprocessor, SavedModelLayer):  # a SavedModel reloads with its vocabulary
-            preprocessor = Tokenizing.around(preprocessor, inputs)
+        if not isinstance(preprocessor, (SavedModelLayer, SavedModelPairPacking)):  # a SavedModel reloads with
+            preprocessor = Tokenizing.around(preprocessor, inputs)                # its vocabulary
         encoded = preprocessor(inputs)
     encoded = TrimToLongest(resolved.mask_key, name="trim_padding")(encoded)
     holder = _text_holder(resolved, pooling)
@@ -240,7 +239,9 @@ def _siamese(resolved, inputs: tuple, num_classes: int, pooling: str, dropout: f
              labels: str) -> TransferClassifier:
     """A sentence-pair model that embeds each text alone with one shared tokenizer, encoder and
     pooling (a bi-encoder), the head on :class:`PairFeatures` of the two embeddings."""
-    tokenizing = Tokenizing.around(resolved.preprocessor, inputs[0])
+    tokenizing = resolved.preprocessor  # a TF Hub preprocessing SavedModel reads one text as it is
+    if not isinstance(tokenizing, SavedModelLayer):
+        tokenizing = Tokenizing.around(tokenizing, inputs[0])
     trim = TrimToLongest(resolved.mask_key, name="trim_padding")
     holder = _text_holder(resolved, pooling)
     embeddings = []

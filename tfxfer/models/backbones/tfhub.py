@@ -113,6 +113,44 @@ class SavedModelLayer(keras.layers.Layer):
         return {**super().get_config(), "path": self.saved_model_path, "output_key": self.output_key}
 
 
+@keras.saving.register_keras_serializable(package="tfxfer")
+class SavedModelPairPacking(keras.layers.Layer):
+    """A TF Hub BERT preprocessing SavedModel packing sentence pairs, the way its model pages
+    show for two segments: its ``tokenize`` on each text, then its ``bert_pack_inputs`` on both
+    (``[CLS] a [SEP] b [SEP]``, ``input_type_ids`` 0 then 1, trimmed round-robin and padded to
+    ``seq_length`` tokens in all). Holds no variables; the vocabulary travels as the SavedModel's
+    asset.
+
+    Args:
+        path: a local preprocessing SavedModel directory (TF Hub's ``*_preprocess`` models).
+        seq_length: tokens per packed pair.
+    """
+
+    def __init__(self, path: str, seq_length: int = 128, **kwargs):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.saved_model_path, self.seq_length = str(path), int(seq_length)
+        self._loaded = tf.saved_model.load(self.saved_model_path)
+        missing = [name for name in ("tokenize", "bert_pack_inputs") if not hasattr(self._loaded, name)]
+        if missing:
+            raise TfxferError(f"the TF Hub preprocessing model {path} has no {' or '.join(missing)}: it cannot pack "
+                              f"sentence pairs (TF Hub's BERT preprocessing models have both); use a kerashub: "
+                              f"backbone for pairs")
+        self.built = True
+
+    def call(self, texts):
+        segments = [self._loaded.tokenize(text) for text in texts]
+        return self._loaded.bert_pack_inputs(segments, seq_length=tf.constant(self.seq_length, tf.int32))
+
+    def compute_output_spec(self, texts):
+        batch = texts[0].shape[0]
+        return {key: keras.KerasTensor((batch, self.seq_length), dtype="int32")
+                for key in ("input_word_ids", "input_mask", "input_type_ids")}
+
+    def get_config(self):
+        return {**super().get_config(), "path": self.saved_model_path, "seq_length": self.seq_length}
+
+
 def _restored_call(fn):
     """A loaded SavedModel object's restored ``__call__`` (which has the concrete functions)."""
     return fn if hasattr(fn, "concrete_functions") else getattr(fn, "__call__", fn)  # noqa: B004
