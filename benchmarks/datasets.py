@@ -69,6 +69,9 @@ Word pairs with numeric labels
   ``word1,word2,label``. Source: the test data inside ``gensim==4.4.0`` (LGPL-2.1; the wheel is
   per Python version and platform, its data the same in each), ``gensim/test/test_data/
   simlex999.txt``; SimLex-999 itself is free to use with attribution.
+* ``wordsim_csv()``: WordSim-353 (Finkelstein et al., ACM TOIS 2002): English word pairs scored
+  0-10 for relatedness ("coffee, cup" 6.6) as the mean of 13-16 raters; 351 after a pair listed
+  twice (either order) is kept once. Same wheel, ``gensim/test/test_data/wordsim353.tsv``.
 
 Images
 ------
@@ -219,16 +222,35 @@ def emolex_csv() -> Path:
 
 def simlex_csv() -> Path:
     """CSV (``word1,word2,label``) of SimLex-999's word pairs and their mean similarity scores."""
-    target = demo.cache_dir() / "simlex999"
+    return _gensim_word_pairs("simlex999", "simlex999.txt")
+
+
+def wordsim_csv() -> Path:
+    """CSV (``word1,word2,label``) of WordSim-353's word pairs and their mean relatedness scores
+    (Finkelstein et al. 2002; 0-10), a pair listed twice in either order kept once (its first
+    score): 351 pairs."""
+    return _gensim_word_pairs("wordsim353", "wordsim353.tsv")
+
+
+def _gensim_word_pairs(name: str, member: str) -> Path:
+    """A word-pair file of the gensim wheel's test data as ``word1,word2,label`` (comment lines
+    out; an unordered pair listed again left out)."""
+    target = demo.cache_dir() / name
 
     def fill(tmp: Path) -> None:
         with zipfile.ZipFile(demo._download_wheel(GENSIM_PACKAGE)) as wheel:
-            raw = wheel.read("gensim/test/test_data/simlex999.txt").decode("utf-8")
-        rows = [line.split("\t") for line in raw.splitlines() if line.strip() and not line.startswith("#")]
-        with open(tmp / "simlex999.csv", "w", newline="", encoding="utf-8") as f:
+            raw = wheel.read(f"gensim/test/test_data/{member}").decode("utf-8")
+        rows, seen = [], set()
+        for line in raw.splitlines():
+            if line.strip() and not line.startswith("#"):
+                first, second, score = line.split("\t")[:3]
+                if frozenset((first.lower(), second.lower())) not in seen:
+                    seen.add(frozenset((first.lower(), second.lower())))
+                    rows.append([first, second, score])
+        with open(tmp / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows([["word1", "word2", "label"], *rows])
 
-    return demo._extract_atomically(target, fill) / "simlex999.csv"
+    return demo._extract_atomically(target, fill) / f"{name}.csv"
 
 
 def _question_pairs(rows: list[tuple[str, str]], n: int, rng) -> list[tuple[str, str, str]]:

@@ -2,8 +2,10 @@
 human similarity judgements: SimLex-999, against what a user of a sentence encoder runs instead.
 
 Data: :func:`benchmarks.datasets.simlex_csv` (999 English word pairs, each scored 0-10 for how
-similar the two words are by about 50 raters; Hill, Reichart & Korhonen 2015). A seeded split
-into training and held-out pairs is written once into the cache. Every side is scored on the
+similar the two words are by about 50 raters; Hill, Reichart & Korhonen 2015), or with ``--data
+wordsim`` :func:`benchmarks.datasets.wordsim_csv` (351 pairs scored 0-10 for how related the
+two words are, by 13-16 raters; Finkelstein et al. 2002). A seeded split into training and
+held-out pairs is written once into the cache. Every side is scored on the
 held-out pairs by Spearman's rank correlation (SimLex's own measure), R² and MAE.
 
 Sides:
@@ -22,7 +24,7 @@ Sides:
 
 Usage::
 
-    python -m benchmarks.word_similarity [--train-size 600] [--seed 0] [--work DIR]
+    python -m benchmarks.word_similarity [--data simlex|wordsim] [--train-size 600] [--seed 0] [--work DIR]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets import simlex_csv
+from benchmarks.datasets import simlex_csv, wordsim_csv
 from benchmarks.regression import new_work_dir, print_comparison, tfxfer_train
 from tfxfer.data import demo
 
@@ -46,12 +48,15 @@ def _read(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     return [r["word1"] for r in rows], [r["word2"] for r in rows], np.array([float(r["label"]) for r in rows])
 
 
-def split(train_size: int, seed: int) -> tuple[Path, Path]:
+DATA = {"simlex": ("SimLex-999", simlex_csv, 600), "wordsim": ("WordSim-353", wordsim_csv, 251)}
+
+
+def split(train_size: int, seed: int, data: str = "simlex") -> tuple[Path, Path]:
     """(train.csv, heldout.csv): ``train_size`` pairs and the rest, disjoint, under the cache."""
-    target = demo.cache_dir() / "benchmarks" / f"simlex_{train_size}_s{seed}"
+    target = demo.cache_dir() / "benchmarks" / f"{data}_{train_size}_s{seed}"
 
     def fill(tmp: Path) -> None:
-        with open(simlex_csv(), newline="", encoding="utf-8") as f:
+        with open(DATA[data][1](), newline="", encoding="utf-8") as f:
             rows = list(csv.reader(f))
         header, rows = rows[0], rows[1:]
         order = np.random.default_rng(seed).permutation(len(rows))
@@ -104,12 +109,16 @@ def frozen_minilm(train_csv: Path, heldout_csv: Path) -> dict[str, dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.word_similarity", description=__doc__.splitlines()[0])
-    p.add_argument("--train-size", type=int, default=600)
+    p.add_argument("--data", choices=sorted(DATA), default="simlex")
+    p.add_argument("--train-size", type=int, help="training pairs (default: 600 of SimLex's 999, 251 of "
+                                                  "WordSim's 351); the rest are held out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default="benchmark-runs/word_similarity", help="run directory and export")
     args = p.parse_args(argv)
     work = new_work_dir(args.work)
-    train_csv, heldout_csv = split(args.train_size, args.seed)
+    title, _, default_size = DATA[args.data]
+    train_size = args.train_size or default_size
+    train_csv, heldout_csv = split(train_size, args.seed, args.data)
     reference = frozen_minilm(train_csv, heldout_csv)
     ours, command = tfxfer_train(train_csv, heldout_csv, work / "siamese", "--text-column", "word1,word2")
     packed, _ = tfxfer_train(train_csv, heldout_csv, work / "packed", "--text-column", "word1,word2",
@@ -119,7 +128,7 @@ def main(argv=None) -> int:
             ("tfxfer, --pair-encoding packed (cross-encoder)", packed),
             ("frozen MiniLM-L6, cosine of mean-pooled embeddings", reference["cosine"]),
             (f"frozen MiniLM-L6, ridge on |u-v| and u*v (alpha {reference['ridge']['alpha']:g})", reference["ridge"])]
-    print_comparison(f"SimLex-999: {args.train_size} train, {len(held)} held-out pairs, seed {args.seed}", command,
+    print_comparison(f"{title}: {train_size} train, {len(held)} held-out pairs, seed {args.seed}", command,
                      {"Spearman": "spearman", "R²": "r2", "MAE": "mae"}, rows, ours)
     return 0
 

@@ -347,6 +347,9 @@ class TrainConfig:
         if task == "image" and (self.long_text or self.window_stride or self.max_windows):
             raise TfxferError("--long-text, --window-stride and --max-windows are for text models; leave them out "
                               "for images")
+        if task == "text" and self.image_size is not None:
+            raise TfxferError(f"--image-size {self.image_size} is for image models; a text model reads "
+                              f"--sequence-length tokens: leave --image-size out")
         if task == "image" and self.layer_decay is not None:
             raise TfxferError("--layer-decay is for text models (it decays the rate per transformer block); "
                               "leave it out for images")
@@ -384,13 +387,13 @@ def infer_task(train: str, text_column: str = "text") -> str:
         missing = [column for column in columns if column not in header]
         if len(columns) == 2 and header and missing:  # two text columns: sentence pairs, never images
             raise TfxferError(f"--train {train} has no {missing[0]!r} column for the sentence pairs --text-column "
-                              f"{text_column} names; its columns are {','.join(header)}{comment_hint(header)}")
+                              f"{text_column} names; its columns are {','.join(header)}{header_hint(header)}")
         if "path" in header and missing:
             return "image"
         if header and missing:
             raise TfxferError(f"--train {train} has neither a {missing[0]!r} column (text data; --text-column names "
                               f"another) nor a 'path' column (an image manifest: a header row path,label); its "
-                              f"header is {','.join(header)}{comment_hint(header)}")
+                              f"header is {','.join(header)}{header_hint(header)}")
     if path.suffix.lower() in (".csv", ".tsv", ".jsonl"):
         return "text"
     if path.is_dir():
@@ -404,11 +407,14 @@ def infer_task(train: str, text_column: str = "text") -> str:
                       f".csv/.tsv/.jsonl file (text); pass --task image or --task text for anything else")
 
 
-def comment_hint(header: list[str]) -> str:
-    """What to add to a missing-column message when the file's first line is a comment."""
+def header_hint(header: list[str]) -> str:
+    """What to add to a missing-column message when the header row is not one: a comment line,
+    or a tab-separated header in a file read as comma-separated."""
     if header and header[0].lstrip().startswith("#"):
         return ("; its first line starts with '#': comment lines are not skipped, the first line is the header: "
                 "delete the comment lines")
+    if any("\t" in column for column in header):
+        return "; its header holds tabs: a tab-separated file is read as one when its name ends in .tsv"
     return ""
 
 

@@ -175,6 +175,7 @@ def test_bad_long_text_settings_are_refused_in_one_line(tiny_preset, tmp_path):
         ([*common, "--long-text", "window", "--window-stride", "15"],
          "--window-stride must be in (0, 14], the tokens of a window at --sequence-length 16"),
         ([*common, "--window-stride", "8"], "--window-stride is for --long-text window: pass --long-text window"),
+        ([*common, "--image-size", "96"], "--image-size 96 is for image models; a text model reads --sequence-length"),
         ([*common, "--long-text", "truncate", "--max-windows", "4"], "--max-windows is for --long-text window"),
         ([*common, "--long-text", "window", "--max-windows", "0"], "--max-windows must be between 1 and 256, got 0"),
         ([*common[:2], "--train", str(pairs), "--text-column", "a,b", "--long-text", "window"],

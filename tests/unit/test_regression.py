@@ -50,9 +50,9 @@ def test_a_few_words_in_a_column_of_many_numbers_stop_the_run():
     with pytest.raises(TfxferError) as raised:
         infer_labels(labels, "train file t.csv (column 'label')")
     assert str(raised.value) == ("train file t.csv (column 'label'): 1 label(s) are not numbers ('n/a') while the "
-                                 "other 40 are numbers with 40 distinct values: fix or empty those cells (an empty "
-                                 "label leaves its row out; --labels numeric names each one's line), or pass "
-                                 "--labels single to treat each value as a class")
+                                 "other 40 are numbers with 40 distinct values, a target to predict: fix or empty "
+                                 "those cells (an empty label leaves its row out; --labels numeric names the first "
+                                 "one's line)")
 
 
 def _ratings_csv(path, rows):
@@ -193,3 +193,7 @@ def test_a_new_version_with_another_kind_of_labels_is_refused(tmp_path):
     assert str(raised.value) == (f"{tmp_path / 'ratings' / '1'} is a model for numeric labels (outputs value), this "
                                  f"one for single labels (outputs probabilities, class_id, class_name): pass --name "
                                  f"with another name to export beside it")
+    # Named by default (a new user's run): the same advice, never "--name ratings to add a version".
+    with pytest.raises(TfxferError, match=r"outputs probabilities, class_id, class_name\): pass --name with another "
+                                          r"name to export beside it$"):
+        check_export_matches(tmp_path / "ratings", "text", ["neg", "pos"])

@@ -89,7 +89,7 @@ def test_a_packed_pair_model_has_no_embedding_of_one_text():
         packed.embedder()
 
 
-def test_a_file_opening_with_comment_lines_is_told_they_are_not_skipped(tmp_path):
+def test_a_header_that_is_a_comment_or_holds_tabs_is_told_so(tmp_path):
     """Raw research files (WordSim-353's .tsv) open with '#' lines: the missing-column message
     says the first line was read as the header."""
     from tfxfer.config import infer_task
@@ -104,6 +104,11 @@ def test_a_file_opening_with_comment_lines_is_told_they_are_not_skipped(tmp_path
     csv_file.write_text(raw.replace("\t", ","))
     with pytest.raises(TfxferError, match="comment lines are not skipped, the first line is the header"):
         infer_task(str(csv_file), "word1,word2")
+    tabs = tmp_path / "tabs.csv"
+    tabs.write_text("word1\tword2\tscore\nlove\tsex\t6.77\n")
+    with pytest.raises(TfxferError, match="its header holds tabs: a tab-separated file is read as one when its "
+                                          "name ends in .tsv"):
+        read_text_splits(str(tabs), text_column="word1,word2", label_column="score")
     with pytest.raises(TfxferError) as plain:  # a header without '#': no such hint
         read_text_splits(str(write_csv(tmp_path / "ok.csv", ROWS, ("a", "b", "label"))), text_column="x,b")
     assert "comment" not in str(plain.value)
@@ -199,7 +204,7 @@ def test_numeric_pairs_on_a_sentence_transformers_checkpoint_read_the_texts_apar
     """The recipe's pair rules: siamese for numeric labels on a checkpoint with modules.json
     (MiniLM's), packed for classes (measured both ways) and for a BERT-style checkpoint;
     siamese counts each text alone for the sequence length, and its cosine head (a scale and
-    an offset) gets no dropout and trains to convergence."""
+    an offset) gets no dropout and starts at the least-squares line."""
     from tfxfer.recipe import Facts, decide, format_table
     from tfxfer.recipe.facts import gather
 
@@ -218,8 +223,8 @@ def test_numeric_pairs_on_a_sentence_transformers_checkpoint_read_the_texts_apar
     assert decided["sequence_length"].value == apart
     assert "80 training texts of both columns, each encoded alone" in decided["sequence_length"].why
     assert "NOTE" not in decided["pooling"].why
-    assert decided["dropout"].value == 0.0 and decided["epochs"].value == 100
-    assert decided["learning_rate"].value == 1e-2
+    assert decided["dropout"].value == 0.0 and decided["epochs"].value == 3
+    assert "least-squares line" in decided["epochs"].why and decided["learning_rate"].value == 1e-3
     # Packed by the user on this checkpoint: the packed lengths, and the pooling row's NOTE.
     packed = decide(facts, {"pair_encoding": "packed"})
     assert packed["pair_encoding"].by_user and packed["sequence_length"].value == packed_length
@@ -285,6 +290,18 @@ def test_a_siamese_model_embeds_each_text_alone_with_one_shared_encoder(siamese_
     # embedder(): one text's vector, the u of the pair (semantic search over a collection).
     np.testing.assert_allclose(classifier.embedder().predict(np.array(["coast", "cup", "a dog"], dtype=object),
                                                              verbose=0), u, atol=1e-5)
+    # The cosine head's start: the least-squares line of the targets on the (cached) cosines.
+    from tfxfer.finetune.losses import start_at_least_squares
+
+    cosines = np.array([0.2, 0.4, 0.5, 0.7, 0.9], np.float32)
+    targets = np.array([1.0, 3.1, 3.9, 6.2, 7.8], np.float32)
+    regressor.target_scale = (float(targets.mean()), float(targets.std()))
+    batches = tf.data.Dataset.from_tensor_slices((cosines[:, None], targets)).batch(2)
+    scale, offset = start_at_least_squares(regressor, batches)
+    assert (scale, offset) == pytest.approx(tuple(np.polyfit(cosines, targets, 1)), rel=1e-5)
+    head = keras.Sequential([keras.Input((1,)), *regressor.head])
+    np.testing.assert_allclose(head(cosines[:, None]).numpy(), scale * cosines + offset, rtol=1e-5)
+    assert start_at_least_squares(classifier, batches) is None  # only the cosine head
     for model in siamese_models.values():  # a .keras file rebuilds the same two towers
         model.save(tmp_path / "pair.keras")
         loaded = keras.saving.load_model(tmp_path / "pair.keras")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from tfxfer.config import DEFAULT_SEED, comment_hint, text_columns
+from tfxfer.config import DEFAULT_SEED, header_hint, text_columns
 from tfxfer.data.class_names import check_class_names
 from tfxfer.data.csv_files import CSV_FIELD_LIMIT as CSV_FIELD_LIMIT  # where tests and callers have read it
 from tfxfer.data.csv_files import csv_records, decode_lines
@@ -546,7 +546,7 @@ def _read_rows(path: Path, text_column: str, label_column: str | None, role: str
         if column is not None and column not in header:
             raise TfxferError(
                 f"{path} has no {column!r} column; its columns are {', '.join(map(repr, header))} "
-                f"(choose with --text-column/--label-column{_PAIR_HINT}){comment_hint(header)}"
+                f"(choose with --text-column/--label-column{_PAIR_HINT}){header_hint(header)}"
             )
     tis = [header.index(c) for c in columns]
     li = header.index(label_column) if label_column is not None else len(header)

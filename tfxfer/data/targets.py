@@ -63,9 +63,9 @@ def infer_labels(labels: list[str], where: str) -> str:
     if words:  # a few cells such as "n/a" in a column of many numbers: a typo, not classes
         shown = ", ".join(repr(word) for word in sorted(set(words))[:3])
         raise TfxferError(f"{where}: {len(words)} label(s) are not numbers ({shown}) while the other "
-                          f"{len(labels) - len(words)} are numbers with {len(distinct)} distinct values: fix or "
-                          f"empty those cells (an empty label leaves its row out; --labels numeric names each "
-                          f"one's line), or pass --labels single to treat each value as a class")
+                          f"{len(labels) - len(words)} are numbers with {len(distinct)} distinct values, a target "
+                          f"to predict: fix or empty those cells (an empty label leaves its row out; --labels "
+                          f"numeric names the first one's line)")
     if _is_target(distinct):
         return "numeric"
     integers = all(number.is_integer() for number in distinct)

@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfxfer.models.heads import PairFeatures
+
 
 @keras.saving.register_keras_serializable(package="tfxfer")
 class StandardisedError(keras.losses.Loss):
@@ -64,3 +66,28 @@ def start_at_the_prior(model: keras.Model, labels: np.ndarray) -> bool:
     share = np.clip(np.asarray(labels, np.float64).mean(axis=0), 1e-4, 1 - 1e-4)
     classifier.set_weights([kernel, np.log(share / (1 - share)).astype(bias.dtype)])
     return True
+
+
+def start_at_least_squares(model: keras.Model, cached_train) -> tuple[float, float] | None:
+    """A siamese regression head (its unit reads one number, the cosine of the two texts'
+    embeddings) set to the least-squares line of the training targets on the cached training
+    cosines: the best fit its scale and offset can reach, so phase 1 starts there and
+    fine-tuning is kept only if it beats that. From its first start (scale 1, offset 0) a few
+    epochs of AdamW left it short of the line (held-out R² 0.46 against 0.55 on WordSim-353),
+    and fine-tuning was then judged against a head that had not finished. Returns the line,
+    (scale, offset) in the target's units, or None for any other head."""
+    if not any(isinstance(layer, PairFeatures) and layer.mode == "cosine" for layer in model.layers):
+        return None
+    cosines, targets = [], []
+    for batch in cached_train:
+        cosines.append(np.asarray(batch[0], np.float64).reshape(-1))
+        targets.append(np.asarray(batch[1], np.float64).reshape(-1))
+    x, y = np.concatenate(cosines), np.concatenate(targets)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return None
+    scale, offset = np.polyfit(x, y, 1)
+    mean, std = model.target_scale
+    unit = next(layer for layer in reversed(model.head) if isinstance(layer, keras.layers.Dense))
+    kernel, bias = unit.get_weights()
+    unit.set_weights([np.full_like(kernel, scale / std), np.full_like(bias, (offset - mean) / std)])
+    return float(scale), float(offset)

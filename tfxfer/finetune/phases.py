@@ -18,7 +18,7 @@ from tfxfer.errors import TfxferError, TrainingInterrupted
 from tfxfer.finetune import feature_cache
 from tfxfer.finetune.checkpoints import Checkpoints, EpochCheckpoint, RunState, restore_best
 from tfxfer.finetune.distribution import prepare_model
-from tfxfer.finetune.losses import loss_and_metrics, start_at_the_prior
+from tfxfer.finetune.losses import loss_and_metrics, start_at_least_squares, start_at_the_prior
 from tfxfer.finetune.optimizers import make_optimizer
 from tfxfer.finetune.thresholds import thresholds_on
 from tfxfer.io.progress import Progress, keras_verbose
@@ -452,6 +452,11 @@ def _train_phase(run: _Run, phase: _Phase, jit_model: bool, head_only: _HeadOnly
              _count(phase.epochs, "epoch"), f" ({left} left after the restart)" if resuming else "",
              phase.unfreeze, trainable, phase.learning_rate)
     fit, cached = _what_to_fit(run, phase, jit_model)
+    if phase.number == 1 and cached and not resuming:
+        line = start_at_least_squares(run.model, fit.train)
+        if line is not None:
+            log.info("the cosine head starts at the least-squares line of the training targets on the cached "
+                     "cosines: %.4g x cosine %+.4g", *line)
     total_steps = run.steps * phase.epochs if run.steps else None
     fit.compile(lambda: make_optimizer(run.task, phase.learning_rate, total_steps, phase.layer_decay, run.model),
                 run.loss)

@@ -108,14 +108,16 @@ def check_export_matches(model_dir: str | Path, task: str, class_names: list[str
     old_inputs = info.get("inputs") or _INPUTS.get(old_task)
     how = ("pass --name with another name to export beside it" if by_user else
            f"pass --name to export under another name (or --name {model_dir.name} to add a version with other classes)")
+    other_kind = "pass --name with another name to export beside it"  # never a new version of another kind
     if old_task and old_task != task:
-        raise TfxferError(f"{newest} is a model for {old_task}, this one is for {task}: {how}")
+        raise TfxferError(f"{newest} is a model for {old_task}, this one is for {task}: {other_kind}")
     if old_inputs and old_inputs != inputs:
-        raise TfxferError(f"{newest} takes inputs {', '.join(old_inputs)}, this model {', '.join(inputs)}: {how}")
+        raise TfxferError(f"{newest} takes inputs {', '.join(old_inputs)}, this model {', '.join(inputs)}: "
+                          f"{other_kind}")
     old_labels = info.get("labels", "single") if info else labels
     if old_labels != labels:
         raise TfxferError(f"{newest} is a model for {old_labels} labels (outputs {', '.join(_OUTPUTS[old_labels])}), "
-                          f"this one for {labels} labels (outputs {', '.join(_OUTPUTS[labels])}): {how}")
+                          f"this one for {labels} labels (outputs {', '.join(_OUTPUTS[labels])}): {other_kind}")
     old_classes = info.get("classes")
     if old_classes is not None and list(old_classes) != list(class_names) and not by_user:
         added = [c for c in class_names if c not in old_classes]
