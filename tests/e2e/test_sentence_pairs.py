@@ -1,5 +1,5 @@
-"""Sentence pairs end to end: trained on two text columns with the real MiniLM, packed and
-siamese, exported with ``text`` and ``text_pair``, served by the SavedModel alone in a fresh
+"""Sentence pairs end to end: trained on two text columns with the real MiniLM (packed, the
+recipe's choice for classes), exported with ``text`` and ``text_pair``, served by the SavedModel alone in a fresh
 process exactly as ``tfxfer.predict`` answers, and ``tfxfer.evaluate``'s report equal to a
 count by hand; numeric labels on pairs train the siamese cosine head.
 
@@ -48,32 +48,25 @@ def _pairs(n: int, seed: int) -> list[tuple[str, str, str]]:
     return [(a, b, "same" if la == lb else "different") for (a, la), (b, lb) in zip(picked[::2], picked[1::2])]
 
 
-@pytest.mark.parametrize("encoding", ["siamese", "packed"])
-def test_pairs_train_export_serve_alone_predict_and_evaluate(tmp_path, encoding):
+def test_pairs_train_export_serve_alone_predict_and_evaluate(tmp_path):
     header = ("review", "reply", "label")
     train = write_csv(tmp_path / "train.csv", _pairs(96, 0), header)
     test_rows = _pairs(40, 1)
     test = write_csv(tmp_path / "test.csv", test_rows, header)
     exported = tmp_path / "exported"
     # Classes: the recipe packs both texts into one sequence (a cross-encoder), even on MiniLM, a
-    # sentence-transformers checkpoint; --pair-encoding siamese reads each text alone (a bi-encoder).
-    chosen = ["--pair-encoding", "siamese"] if encoding == "siamese" else []
+    # sentence-transformers checkpoint (the siamese classifier's export: tests/unit/test_sentence_pairs.py).
     result = run_cli("tfxfer.train", "--backbone", f"kerashub:{demo.minilm_dir()}", "--train", str(train),
-                     "--text-column", "review,reply", "--epochs", "3", "--fine-tune-epochs", "0", *chosen,
+                     "--text-column", "review,reply", "--epochs", "3", "--fine-tune-epochs", "0",
                      "--output", str(tmp_path / "run"), "--export-dir", str(exported), "--name", "pairs")
     assert result.returncode == 0, result.stderr[-3000:]
     said = result.stdout + result.stderr
-    if encoding == "siamese":
-        assert "pair_encoding            siamese   set by you" in said
-        assert "training texts of both columns, each encoded alone" in said
-    else:
-        assert "pair_encoding            packed    the checkpoint was trained to embed one text at a time" in said
-        assert "training sentence pairs, both texts packed as [CLS] a [SEP] b [SEP]" in said
+    assert "pair_encoding            packed    the checkpoint was trained to embed one text at a time" in said
+    assert "training sentence pairs, both texts packed as [CLS] a [SEP] b [SEP]" in said
     version = exported / "pairs" / "1"
     info = json.loads((version / "assets" / "tfxfer.json").read_text())
     assert info["inputs"] == ["text", "text_pair"] and info["config"]["text_column"] == "review,reply"
-    # A siamese model also exports one text's embedding (the embed signature); a packed one has none.
-    assert info.get("embedding", {}).get("compare") == ("[u, v, |u - v|]" if encoding == "siamese" else None)
+    assert "embedding" not in info  # a packed model has no embedding of one text
 
     (tmp_path / "rows.json").write_text(json.dumps([[a, b] for a, b, _ in test_rows]))
     with ThreadPoolExecutor(3) as pool:  # three fresh processes, independent of one another

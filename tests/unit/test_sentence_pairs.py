@@ -302,6 +302,19 @@ def test_a_siamese_model_embeds_each_text_alone_with_one_shared_encoder(siamese_
     head = keras.Sequential([keras.Input((1,)), *regressor.head])
     np.testing.assert_allclose(head(cosines[:, None]).numpy(), scale * cosines + offset, rtol=1e-5)
     assert start_at_least_squares(classifier, batches) is None  # only the cosine head
+    # The siamese classifier's export: serving_default and embed, each checked against the Keras
+    # model by export_saved_model itself; tfxfer.json says how embeddings compare.
+    import json
+
+    from tfxfer.serving.export import export_saved_model
+
+    classifier.class_names = ["a", "b", "c"]
+    version = export_saved_model(classifier, tmp_path / "exported", "siamese_classes")
+    info = json.loads((version / "assets" / "tfxfer.json").read_text())
+    assert info["embedding"] == {"signature": "embed", "inputs": ["text"], "outputs": ["embedding"],
+                                 "width": u.shape[1], "compare": "[u, v, |u - v|]"}
+    embed = tf.saved_model.load(str(version)).signatures["embed"]
+    np.testing.assert_allclose(embed(text=tf.constant(["coast", "cup", "a dog"]))["embedding"].numpy(), u, atol=1e-5)
     for model in siamese_models.values():  # a .keras file rebuilds the same two towers
         model.save(tmp_path / "pair.keras")
         loaded = keras.saving.load_model(tmp_path / "pair.keras")
