@@ -16,7 +16,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfxfer.models.heads import PairFeatures
+
+def _head_unit(model: keras.Model) -> keras.layers.Dense:
+    """The head's Dense layer (a target scale or a window max may follow it)."""
+    return next(layer for layer in reversed(model.head) if isinstance(layer, keras.layers.Dense))
 
 
 @keras.saving.register_keras_serializable(package="tfxfer")
@@ -59,7 +62,7 @@ def start_at_the_prior(model: keras.Model, labels: np.ndarray) -> bool:
     for every class (Lin et al., 2017, "Focal Loss", section 3.3). With many rare classes a zero
     bias spends the first epochs only learning that most classes are absent. A head whose biases
     are no longer all zero (trained, or loaded) is left as it is; returns whether it was set."""
-    classifier = next(layer for layer in reversed(model.head) if isinstance(layer, keras.layers.Dense))
+    classifier = _head_unit(model)
     kernel, bias = classifier.get_weights()
     if np.any(bias != 0):
         return False
@@ -76,7 +79,8 @@ def start_at_least_squares(model: keras.Model, cached_train) -> tuple[float, flo
     epochs of AdamW left it short of the line (held-out R² 0.46 against 0.55 on WordSim-353),
     and fine-tuning was then judged against a head that had not finished. Returns the line,
     (scale, offset) in the target's units, or None for any other head."""
-    if not any(isinstance(layer, PairFeatures) and layer.mode == "cosine" for layer in model.layers):
+    pair = getattr(model, "pair_features", None)
+    if pair is None or pair.mode != "cosine":
         return None
     cosines, targets = [], []
     for batch in cached_train:
@@ -87,7 +91,7 @@ def start_at_least_squares(model: keras.Model, cached_train) -> tuple[float, flo
         return None
     scale, offset = np.polyfit(x, y, 1)
     mean, std = model.target_scale
-    unit = next(layer for layer in reversed(model.head) if isinstance(layer, keras.layers.Dense))
+    unit = _head_unit(model)
     kernel, bias = unit.get_weights()
     unit.set_weights([np.full_like(kernel, scale / std), np.full_like(bias, (offset - mean) / std)])
     return float(scale), float(offset)

@@ -134,6 +134,12 @@ class TransferClassifier(keras.Model):
         ``text``, or ``text`` and ``text_pair`` for a sentence-pair classifier."""
         return tuple(tensor.name for tensor in self.inputs)
 
+    @property
+    def pair_features(self) -> PairFeatures | None:
+        """A siamese sentence-pair model's layer joining the two texts' embeddings; None for
+        any other model (a packed pair model included)."""
+        return next((layer for layer in self.layers if isinstance(layer, PairFeatures)), None)
+
     def embedder(self) -> keras.Model:
         """A model from one raw input (``images``, or ``text``) to the pooled vector the head
         reads: the backbone's embedding, fine-tuned with the model. For a siamese sentence-pair
@@ -153,9 +159,8 @@ class TransferClassifier(keras.Model):
         assert vectors.shape == (2, 1024)  # MobileNet's pooled features
         ```
         """
-        pair = [layer for layer in self.layers if isinstance(layer, PairFeatures)]
-        if pair:  # siamese: the first text's tower
-            return keras.Model(self.inputs[0], input_tensor_in(self, pair[0]), name="embedder")
+        if self.pair_features is not None:  # siamese: the first text's tower
+            return keras.Model(self.inputs[0], input_tensor_in(self, self.pair_features), name="embedder")
         if len(self.inputs) > 1:
             raise TfxferError("this sentence-pair model packs its two texts into one sequence ([CLS] a [SEP] b [SEP]): "
                               "it has no embedding of one text; train with --pair-encoding siamese for one")

@@ -33,7 +33,6 @@ from tfxfer.finetune.checkpoints import without_optimizer
 from tfxfer.finetune.thresholds import model_thresholds
 from tfxfer.io.atomic import fsync_path, fsync_tree
 from tfxfer.models.classifier import TransferClassifier
-from tfxfer.models.heads import PairFeatures
 from tfxfer.models.layers import Windowing, WindowStack
 from tfxfer.serving.servable import load_signature, versions
 from tfxfer.serving.serving_contract import check_serving_ops
@@ -353,7 +352,7 @@ def export_saved_model(
 
 def _siamese(model: keras.Model) -> bool:
     """A sentence-pair model that embeds each text alone (--pair-encoding siamese)."""
-    return any(isinstance(layer, PairFeatures) for layer in model.layers)
+    return getattr(model, "pair_features", None) is not None
 
 
 def _long_text(model: TransferClassifier) -> dict:
